@@ -1,0 +1,3 @@
+from castline.cli import main
+
+raise SystemExit(main())

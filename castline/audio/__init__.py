@@ -1,0 +1,1 @@
+"""Audio plumbing: resampling and chunk files."""

@@ -1,0 +1,214 @@
+"""``castline`` command line: render episodes, list voices and engines.
+
+User mistakes end with one line on stderr and a non-zero exit, never a traceback. Prefect is
+imported only when a flow runs (after its environment is configured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from castline.errors import CastlineError
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.handler(args)
+    except CastlineError as error:
+        _fail(str(error))
+        return EXIT_USAGE
+    except ValueError as error:
+        _fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _fail("interrupted; run the same command again to resume (finished chunks are kept)")
+        return 130
+    except Exception as error:  # an internal failure: one line, the details in Prefect's logs
+        if os.environ.get("CASTLINE_DEBUG"):
+            raise
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        _fail(f"failed: {type(error).__name__}: {first} (set CASTLINE_DEBUG=1 for a traceback)")
+        return EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="castline", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(title="commands")
+
+    render = commands.add_parser("render", help="render a script into a mastered episode")
+    render.add_argument("script", help="script file (.yaml or VibeVoice-style .txt)")
+    render.add_argument("--out", default="output", help="store: folder path or file:// URI (default: output)")
+    render.add_argument("--preset", help="delivery preset: podcast, ebu-r128, atsc-a85, acx (default: the script's, "
+                                         "else podcast)")
+    render.add_argument("--format", default="wav", help="comma-separated: wav,flac,mp3,opus (default: wav)")
+    render.add_argument("--cast", nargs="+", default=[], metavar="SPEAKER=VOICE",
+                        help="voices per speaker, e.g. --cast 1=heart 2=joe")
+    render.add_argument("--engine", help="render every voice with this engine")
+    render.add_argument("--workers", type=int, default=None, help="parallel synthesis workers (default: CPU count, max 4)")
+    render.add_argument("--seed", type=int, default=0, help="base seed for every chunk (default: 0)")
+    render.add_argument("--voices-dir", help="voice profiles folder (default: $CASTLINE_VOICES_DIR or ./voices)")
+    render.add_argument("--quiet", action="store_true", help="no progress display")
+    render.set_defaults(handler=_render)
+
+    voices = commands.add_parser("voices", help="voice profiles")
+    voice_commands = voices.add_subparsers(title="voices commands")
+    voices_list = voice_commands.add_parser("list", help="list voices and whether they are usable here")
+    voices_list.add_argument("--voices-dir")
+    voices_list.set_defaults(handler=_voices_list)
+
+    engines = commands.add_parser("engines", help="text-to-speech engines")
+    engine_commands = engines.add_subparsers(title="engines commands")
+    engines_list = engine_commands.add_parser("list", help="list engines and whether they are usable here")
+    engines_list.set_defaults(handler=_engines_list)
+    return parser
+
+
+def _render(args: argparse.Namespace) -> int:
+    from castline.options import RenderOptions, parse_cast
+    from castline.render_plan import prepare_render
+    from castline.runtime import configure_prefect_environment
+
+    formats = tuple(part.strip().lower() for part in args.format.split(",") if part.strip())
+    options_kwargs = dict(script=str(Path(args.script)), out=args.out, preset=args.preset, formats=formats,
+                          cast=parse_cast(args.cast), engine=args.engine, seed=args.seed, voices_dir=args.voices_dir)
+    if args.workers is not None:
+        options_kwargs["workers"] = args.workers
+    options = RenderOptions(**options_kwargs)
+    # Validate everything before Prefect starts (it takes seconds): bad input fails fast.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = prepare_render(options)
+    for message in list(plan.episode.warnings) + sorted({str(w.message) for w in caught}):
+        print(f"warning: {message}", file=sys.stderr)
+    configure_prefect_environment()
+    started = time.perf_counter()
+    manifest_uri = _run_with_progress(options, plan, quiet=args.quiet)
+    _print_summary(manifest_uri, time.perf_counter() - started)
+    return 0
+
+
+def _run_with_progress(options, plan, *, quiet: bool) -> str:
+    from castline.progress import ProgressEvent, listening
+
+    if quiet or not sys.stderr.isatty():
+        return _run_flow(options, quiet=quiet)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    labels = {"synthesise": "Synthesising chunks", "stitch": "Stitching", "master": "Mastering",
+              "encode": "Encoding + verifying"}
+    with Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=False) as progress:
+        starting = progress.add_task("Starting Prefect", total=None)
+        bars = {stage: progress.add_task(label, total=None, start=False, visible=False)
+                for stage, label in labels.items()}
+
+        def on_event(event: ProgressEvent) -> None:
+            bar = bars.get(event.stage)
+            if bar is None:
+                return
+            if progress.tasks[starting].visible:
+                progress.update(starting, visible=False)
+            if event.total is not None:
+                progress.reset(bar, total=event.total, visible=True)
+                progress.start_task(bar)
+            if event.advance:
+                progress.advance(bar, event.advance)
+
+        with listening(on_event):
+            return _run_flow(options, quiet=quiet)
+
+
+def _run_flow(options, *, quiet: bool) -> str:
+    from castline.progress import ProgressEvent, listening
+    from flows.render_episode import run_render
+
+    def announce(event: ProgressEvent) -> None:
+        # Without a terminal (CI, cron) print one line per stage instead of bars.
+        if event.total is not None and not quiet and not sys.stderr.isatty():
+            print(f"castline: {event.stage}: {event.total} steps", file=sys.stderr)
+
+    with listening(announce):
+        return run_render(options)
+
+
+def _print_summary(manifest_uri: str, elapsed_s: float) -> None:
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    parsed = urlparse(manifest_uri)
+    if parsed.scheme != "file":
+        print(f"manifest: {manifest_uri}")
+        return
+    manifest_path = Path(url2pathname(parsed.path))
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    render = manifest["render"]
+    print(f"episode '{manifest['episode']}' ({manifest['duration_seconds']:.1f} s) rendered in {elapsed_s:.1f} s: "
+          f"{render['chunks_rendered']} chunks synthesised, {render['chunks_reused']} reused")
+    for item in manifest["files"]:
+        path = url2pathname(urlparse(item["uri"]).path)
+        print(f"  {item['format']:<5} {item['integrated_lufs']:7.2f} LUFS  {item['true_peak_dbtp']:6.2f} dBTP  {path}")
+    print(f"  manifest  {manifest_path}")
+    for name in ("transcript.srt", "transcript.vtt"):
+        print(f"  {name[11:]:<9} {manifest_path.with_name(name)}")
+
+
+def _voices_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from castline.engines.registry import voice_usability
+    from castline.voices import default_voices_dir, load_voice_library
+
+    library = load_voice_library(args.voices_dir or default_voices_dir())
+    table = Table(title=f"voices in {library.root}")
+    for column in ("id", "name", "language", "engine", "engine voice", "kind", "usable here"):
+        table.add_column(column)
+    for profile in library.profiles:
+        usable = voice_usability(profile)
+        table.add_row(profile.voice_id, profile.display_name, profile.language, profile.engine, profile.engine_voice,
+                      "clone" if profile.is_clone else "stock",
+                      "yes" if usable.usable else f"no: {usable.reason}")
+    Console().print(table)
+    return 0
+
+
+def _engines_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from castline.engines.registry import engine_class, engine_names
+
+    table = Table(title="engines")
+    for column in ("name", "languages", "cloning", "text budget", "rate (Hz)", "deterministic", "usable here"):
+        table.add_column(column)
+    for name in engine_names():
+        cls = engine_class(name)
+        caps = cls.capabilities
+        available = cls.availability()
+        table.add_row(name, ",".join(caps.languages), "yes" if caps.cloning else "no", f"{caps.max_chars} chars",
+                      str(caps.sample_rate), "yes" if caps.deterministic else "no",
+                      "yes" if available.usable else f"no: {available.reason}")
+    Console().print(table)
+    return 0
+
+
+def _fail(message: str) -> None:
+    print(f"castline: error: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

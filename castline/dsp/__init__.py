@@ -1,0 +1,1 @@
+"""Streaming signal measurement and dynamics: K-weighting, loudness, true peak, limiting."""

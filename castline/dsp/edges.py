@@ -1,0 +1,76 @@
+"""Per-chunk conditioning before joining: DC removal, silence trim, fades, crossfades."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+
+@functools.lru_cache(maxsize=8)
+def _highpass_sos(sample_rate: int, cutoff_hz: float) -> np.ndarray:
+    from scipy.signal import butter
+
+    return butter(2, cutoff_hz, btype="highpass", fs=sample_rate, output="sos")
+
+
+def remove_dc(audio: np.ndarray, sample_rate: int, cutoff_hz: float = 40.0) -> np.ndarray:
+    """Subtract the mean, then a zero-phase 2nd-order high-pass at ``cutoff_hz`` (Hz).
+
+    Zero-phase so the chunk's timing and onsets do not move.
+    """
+    from scipy.signal import sosfiltfilt
+
+    centred = audio.astype(np.float64) - float(np.mean(audio)) if audio.size else audio.astype(np.float64)
+    if centred.size <= 64:
+        return centred.astype(np.float32)
+    return sosfiltfilt(_highpass_sos(sample_rate, cutoff_hz), centred).astype(np.float32)
+
+
+def speech_bounds(audio: np.ndarray, sample_rate: int, threshold_dbfs: float = -45.0, frame_ms: float = 10.0,
+                  keep_ms: float = 40.0) -> tuple[int, int]:
+    """``(start, end)`` sample bounds of the audible part, keeping ``keep_ms`` either side.
+
+    A frame is audible when its RMS is above ``threshold_dbfs``. With no audible frame the whole
+    chunk is kept (quiet output is for QA to judge, not for trimming to delete).
+    """
+    frame = max(1, int(sample_rate * frame_ms / 1000))
+    count = audio.size // frame
+    if count == 0:
+        return 0, audio.size
+    frames = audio[:count * frame].astype(np.float64).reshape(count, frame)
+    rms = np.sqrt(np.mean(frames * frames, axis=1))
+    loud = np.flatnonzero(rms > 10 ** (threshold_dbfs / 20))
+    if loud.size == 0:
+        return 0, audio.size
+    keep = int(sample_rate * keep_ms / 1000)
+    start = max(0, loud[0] * frame - keep)
+    end = min(audio.size, (loud[-1] + 1) * frame + keep)
+    return int(start), int(end)
+
+
+def raised_cosine(length: int) -> np.ndarray:
+    """A 0→1 raised-cosine ramp of ``length`` samples."""
+    if length <= 0:
+        return np.zeros(0, np.float32)
+    phase = (np.arange(length, dtype=np.float64) + 0.5) / length
+    return (0.5 - 0.5 * np.cos(np.pi * phase)).astype(np.float32)
+
+
+def apply_fades(audio: np.ndarray, fade_in: int, fade_out: int) -> np.ndarray:
+    """Raised-cosine fade-in over the first ``fade_in`` and fade-out over the last ``fade_out`` samples."""
+    out = audio.astype(np.float32, copy=True)
+    fade_in, fade_out = min(fade_in, out.size), min(fade_out, out.size)
+    if fade_in:
+        out[:fade_in] *= raised_cosine(fade_in)
+    if fade_out:
+        out[out.size - fade_out:] *= raised_cosine(fade_out)[::-1]
+    return out
+
+
+def equal_power_crossfade(tail: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """Overlap ``tail`` (fading out) and ``head`` (fading in) of equal length with sin/cos curves."""
+    if tail.size != head.size:
+        raise ValueError(f"crossfade parts differ in length: {tail.size} vs {head.size}")
+    phase = (np.arange(tail.size, dtype=np.float64) + 0.5) / max(tail.size, 1) * (np.pi / 2)
+    return (tail * np.cos(phase) + head * np.sin(phase)).astype(np.float32)

@@ -1,0 +1,220 @@
+"""Streaming lookahead true-peak limiter with exact delay compensation.
+
+Gain computer (vectorised per block, state carried across blocks):
+
+1. ``r[n] = min(1, target / env[n])`` where ``env`` is the true-peak envelope
+   (``castline.dsp.truepeak``): the gain sample ``n`` needs.
+2. ``s[n] = min(r[n - H .. n + L - 1 + H])``: lookahead of ``L`` samples plus a hold of
+   ``H`` = interpolator half-length on both sides, so that around the sample that sets the
+   gain, the gain is flat over every sample its interpolated points are built from.
+3. Release, linear in dB: ``q[n] = min(s[n], q[n-1] * 10**(rate/20))``, evaluated in closed
+   form as a running minimum (``np.minimum.accumulate``).
+4. Attack: ``g[n] = mean(q[n - L + 1 .. n])``. Each averaged value ``q[i] <= s[i] <= r[n]``
+   (``n`` lies in ``i``'s lookahead window), so ``g[n] <= r[n]``: no sample gets more gain
+   than it needs, and the gain moves smoothly (piecewise linear) into every peak.
+
+A time-varying gain changes the interpolated signal slightly, so the gain computer aims a
+little under the ceiling, and a second, identical gain computer (a smaller margin, reductions
+of a few hundredths of a dB at most) runs on the first one's output to catch what is left.
+The true peak of the output, measured with ``TruePeakMeter``, stays at or below the ceiling.
+
+Output ``n`` is ``g[n] * input[n]`` with no time shift: ``process`` returns only the samples
+whose lookahead has arrived and ``flush`` returns the rest (silence assumed after the end).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.ndimage import minimum_filter1d
+
+from castline.dsp.truepeak import HALF_TAPS, TruePeakEnvelope, as_channels_first
+from castline.timebase import ms_to_samples
+
+MAIN_MARGIN_DB = 0.1
+"""The main gain computer aims this far under the ceiling (dB)."""
+SAFETY_MARGIN_DB = 0.02
+"""The safety gain computer aims this far under the ceiling (dB)."""
+RELEASE_DB_PER_RELEASE_TIME = 3.0
+"""``release_ms`` is the time the gain takes to recover by this many dB."""
+_HOLD_SAMPLES = HALF_TAPS
+
+
+class TruePeakLimiter:
+    """Lookahead true-peak limiter for ``channels`` channels at ``sample_rate`` Hz.
+
+    ``ceiling_dbtp``: maximum output true peak (dBTP). ``lookahead_ms``: attack ramp length
+    (ms). ``release_ms``: time for the gain to recover by 3 dB (linear-in-dB release). The gain
+    is linked across channels. Blocks are float32/float64 ``(samples,)`` (mono) or
+    ``(channels, samples)``; outputs are float32 in the same layout.
+    """
+
+    def __init__(self, sample_rate: int, channels: int, *, ceiling_dbtp: float,
+                 lookahead_ms: float = 5.0, release_ms: float = 80.0) -> None:
+        if channels < 1:
+            raise ValueError(f"channels must be at least 1, got {channels}")
+        if release_ms <= 0:
+            raise ValueError(f"release_ms must be positive, got {release_ms}")
+        lookahead = ms_to_samples(lookahead_ms, sample_rate)
+        if lookahead < 1:
+            raise ValueError(f"lookahead_ms={lookahead_ms} is under one sample at {sample_rate} Hz")
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.ceiling_dbtp = float(ceiling_dbtp)
+        self.lookahead_samples = lookahead
+        release_db_per_sample = RELEASE_DB_PER_RELEASE_TIME / (release_ms / 1000.0 * sample_rate)
+        release_np_per_sample = release_db_per_sample * math.log(10.0) / 20.0
+        self._main = _GainComputer(sample_rate, channels, ceiling_dbtp - MAIN_MARGIN_DB,
+                                   lookahead, release_np_per_sample)
+        self._safety = _GainComputer(sample_rate, channels, ceiling_dbtp - SAFETY_MARGIN_DB,
+                                     lookahead, release_np_per_sample)
+        self._waiting_input = np.zeros((channels, 0), dtype=np.float32)
+        self._waiting_main = np.zeros((channels, 0), dtype=np.float32)
+        self._waiting_main_gain = np.zeros(0)
+        self._min_gain = 1.0
+        self._samples_limited = 0
+        self._mono_output: bool | None = None
+        self._flushed = False
+
+    @property
+    def delay_samples(self) -> int:
+        """Samples held back by ``process`` until more input (or ``flush``) arrives."""
+        return self._main.delay_samples + self._safety.delay_samples
+
+    @property
+    def gain_reduction_max_db(self) -> float:
+        """Largest gain reduction applied so far (dB, >= 0)."""
+        return -20.0 * math.log10(self._min_gain) if self._min_gain > 0.0 else math.inf
+
+    @property
+    def samples_limited(self) -> int:
+        """How many output samples (per channel, gain is linked) had a gain below 1."""
+        return self._samples_limited
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Feed a block; returns the output samples that are ready (possibly none)."""
+        if self._flushed:
+            raise RuntimeError("process() after flush()")
+        block = np.asarray(block)
+        if self._mono_output is None:
+            self._mono_output = block.ndim == 1
+        data = as_channels_first(block, self.channels)
+        self._waiting_input = np.concatenate([self._waiting_input, data], axis=1)
+        return self._emit(self._main.process(data), final=False)
+
+    def flush(self) -> np.ndarray:
+        """Returns the remaining output; the concatenated outputs match the input length."""
+        if self._flushed:
+            return self._shape(np.zeros((self.channels, 0), dtype=np.float32))
+        self._flushed = True
+        return self._emit(self._main.flush(), final=True)
+
+    def _emit(self, main_gain: np.ndarray, final: bool) -> np.ndarray:
+        count = main_gain.size
+        main_out = self._waiting_input[:, :count] * main_gain.astype(np.float32)
+        self._waiting_input = self._waiting_input[:, count:]
+        self._waiting_main = np.concatenate([self._waiting_main, main_out], axis=1)
+        self._waiting_main_gain = np.concatenate([self._waiting_main_gain, main_gain])
+        safety_gain = self._safety.process(main_out)
+        if final:
+            safety_gain = np.concatenate([safety_gain, self._safety.flush()])
+        count = safety_gain.size
+        out = self._waiting_main[:, :count] * safety_gain.astype(np.float32)
+        total_gain = self._waiting_main_gain[:count] * safety_gain
+        self._waiting_main = self._waiting_main[:, count:]
+        self._waiting_main_gain = self._waiting_main_gain[count:]
+        if count:
+            self._min_gain = min(self._min_gain, float(total_gain.min()))
+            self._samples_limited += int(np.count_nonzero(total_gain < 1.0))
+        return self._shape(out)
+
+    def _shape(self, out: np.ndarray) -> np.ndarray:
+        return out[0] if self._mono_output else out
+
+
+class _GainComputer:
+    """Per-sample gains that keep ``gain * signal`` under ``target_dbtp`` (true peak).
+
+    Gains lag the input by ``delay_samples``; ``flush`` returns the rest.
+    """
+
+    def __init__(self, sample_rate: int, channels: int, target_dbtp: float, lookahead: int,
+                 release_np_per_sample: float) -> None:
+        self._envelope = TruePeakEnvelope(sample_rate, channels)
+        self._target = np.float32(10.0 ** (target_dbtp / 20.0))
+        self._lookahead = lookahead
+        self._window = lookahead + 2 * _HOLD_SAMPLES
+        self._release = release_np_per_sample
+        # The attack average at sample 0 reaches back lookahead - 1 samples, so gains are also
+        # computed for that many virtual (silent) samples before the start, then dropped.
+        self._min_history = np.ones(_HOLD_SAMPLES + lookahead - 1, dtype=np.float32)
+        self._release_state = 0.0
+        self._average_history = np.zeros(lookahead - 1)
+        self._virtual_left = lookahead - 1
+
+    @property
+    def delay_samples(self) -> int:
+        return self._envelope.delay_samples + _HOLD_SAMPLES + self._lookahead - 1
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        return self._gains(self._envelope.process(block), final=False)
+
+    def flush(self) -> np.ndarray:
+        return self._gains(self._envelope.flush(), final=True)
+
+    def _gains(self, envelope: np.ndarray, final: bool) -> np.ndarray:
+        needed = self._target / np.maximum(envelope, self._target)
+        parts = [self._min_history, needed]
+        if final:
+            parts.append(np.ones(self._lookahead - 1 + _HOLD_SAMPLES, dtype=np.float32))
+        extended = np.concatenate(parts)
+        count = extended.size - self._window + 1
+        if count <= 0:
+            self._min_history = extended
+            return np.zeros(0)
+        self._min_history = extended[count:]
+        if extended.min() == 1.0:
+            held = None
+        else:
+            held = minimum_filter1d(extended, self._window, origin=-(self._window // 2))[:count]
+        gain = self._attack(self._release_curve(held, count), count)
+        if self._virtual_left:
+            dropped = min(self._virtual_left, gain.size)
+            self._virtual_left -= dropped
+            gain = gain[dropped:]
+        return gain
+
+    def _release_curve(self, held: np.ndarray | None, count: int) -> np.ndarray | None:
+        """Reductions ``1 - q`` after the linear-in-dB release; ``None`` when all zero."""
+        if held is None and self._release_state == 0.0:
+            return None
+        if held is None:
+            log_gain = np.zeros(count)
+        else:
+            log_gain = np.log(held).astype(np.float64)
+        # q[i] = min(ln s[i], q[i-1] + rate) unrolled: rate*i + running min of (ln s[k] - rate*k)
+        ramp = self._release * np.arange(count, dtype=np.float64)
+        log_gain -= ramp
+        np.minimum.accumulate(log_gain, out=log_gain)
+        np.minimum(log_gain, self._release_state + self._release, out=log_gain)
+        log_gain += ramp
+        self._release_state = min(0.0, float(log_gain[-1]))
+        return -np.expm1(log_gain)
+
+    def _attack(self, reduction: np.ndarray | None, count: int) -> np.ndarray:
+        """Moving average of the released gain over the lookahead (as reductions ``1 - q``)."""
+        history = self._average_history
+        if reduction is None and not history.any():
+            return np.ones(count)
+        if reduction is None:
+            reduction = np.zeros(count)
+        extended = np.concatenate([history, reduction])
+        sums = np.cumsum(extended)
+        window = self._lookahead
+        moving = sums[window - 1:].copy()
+        moving[1:] -= sums[:-window]
+        self._average_history = extended[extended.size - (window - 1):]
+        gain = 1.0 - moving / window
+        np.clip(gain, 0.0, 1.0, out=gain)
+        return gain

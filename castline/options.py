@@ -1,0 +1,62 @@
+"""Render options: validated once where they enter (CLI or flow parameters)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from castline.presets import PRESETS
+
+SUPPORTED_FORMATS = ("wav", "flac", "mp3", "opus")
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Everything a render depends on besides the script and voice files.
+
+    ``workers``: parallel synthesis workers (threads); ``seed``: base seed for every chunk.
+    """
+
+    script: str
+    out: str = "output"
+    preset: str | None = None
+    formats: tuple[str, ...] = ("wav",)
+    cast: tuple[tuple[str, str], ...] = ()
+    engine: str | None = None
+    workers: int = field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 4)))
+    seed: int = 0
+    voices_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.formats:
+            raise ValueError("--format: at least one format is required")
+        unknown = [fmt for fmt in self.formats if fmt not in SUPPORTED_FORMATS]
+        if unknown:
+            raise ValueError(f"--format: unknown format(s) {', '.join(unknown)} "
+                             f"(supported: {', '.join(SUPPORTED_FORMATS)})")
+        if len(set(self.formats)) != len(self.formats):
+            raise ValueError("--format: a format is listed twice")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ValueError(f"--preset: unknown preset '{self.preset}' (known: {', '.join(PRESETS)})")
+        if not 1 <= self.workers <= 64:
+            raise ValueError(f"--workers: must be between 1 and 64, got {self.workers}")
+        if not 0 <= self.seed < 2**31:
+            raise ValueError(f"--seed: must be between 0 and 2147483647, got {self.seed}")
+
+
+def parse_cast(pairs: list[str] | tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """``["1=joe", "2=heart"]`` → ``(("1", "joe"), ("2", "heart"))``; a bad pair is a ValueError."""
+    result: list[tuple[str, str]] = []
+    for pair in pairs:
+        for item in pair.split(","):
+            speaker, sep, voice = item.partition("=")
+            if not sep or not speaker.strip() or not voice.strip():
+                raise ValueError(f"--cast: '{item}' is not SPEAKER=VOICE (e.g. 1=heart)")
+            speaker = speaker.strip()
+            if speaker.lower().startswith("speaker"):
+                speaker = speaker[len("speaker"):].strip()
+            result.append((speaker, voice.strip()))
+    speakers = [speaker for speaker, _ in result]
+    if len(set(speakers)) != len(speakers):
+        raise ValueError("--cast: a speaker is cast twice")
+    return tuple(result)

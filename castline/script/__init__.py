@@ -1,0 +1,1 @@
+"""Episode scripts: the typed model and the parsers that build it."""

@@ -1,0 +1,196 @@
+"""Join chunk audio into one programme file, streaming: memory is bounded by the longest chunk."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import soundfile
+
+from castline.audio.chunkfile import read_chunk
+from castline.dsp.edges import apply_fades, equal_power_crossfade, remove_dc, speech_bounds
+from castline.dsp.loudness import LoudnessMeter, LoudnessReading
+from castline.planner import Boundary
+from castline.progress import emit
+from castline.render_plan import ChunkJob
+from castline.storage import Store
+from castline.synthesis import ChunkRecord, audio_key
+from castline.timebase import ms_to_samples
+
+
+@dataclass(frozen=True)
+class StitchSettings:
+    """How chunks are conditioned and joined (all durations in ms, levels in dB)."""
+
+    highpass_hz: float = 40.0
+    trim_threshold_dbfs: float = -45.0
+    trim_keep_ms: float = 40.0
+    fade_ms: float = 5.0
+    crossfade_ms: float = 10.0
+    lead_in_ms: int = 300
+    tail_ms: int = 700
+    sentence_pause_ms: int = 250
+    same_speaker_turn_pause_ms: int = 400
+    speaker_change_pause_ms: int = 550
+    scene_pause_ms: int = 1400
+    level_speakers: bool = True
+    max_speaker_gain_db: float = 12.0
+    block_samples: int = 65536
+
+    def pause_ms(self, job: ChunkJob, previous: ChunkJob | None) -> int:
+        """The silence before ``job`` (0 for a split utterance, which is crossfaded instead)."""
+        if job.pause_before_ms is not None:
+            return job.pause_before_ms
+        if previous is None or job.boundary == Boundary.START:
+            return self.lead_in_ms
+        if job.boundary == Boundary.SPLIT:
+            return 0
+        if job.boundary == Boundary.SENTENCE:
+            return self.sentence_pause_ms
+        if job.boundary == Boundary.SCENE:
+            return self.scene_pause_ms
+        if job.speaker == previous.speaker:
+            return self.same_speaker_turn_pause_ms
+        return self.speaker_change_pause_ms
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a chunk landed in the programme: ``[start_sample, end_sample)`` and its gain."""
+
+    index: int
+    start_sample: int
+    end_sample: int
+    gain_db: float
+
+
+@dataclass(frozen=True)
+class StitchResult:
+    path: str
+    sample_rate: int
+    duration_samples: int
+    placements: tuple[Placement, ...]
+    speaker_gains_db: tuple[tuple[str, float], ...]
+    reading: LoudnessReading
+    chain: tuple[dict[str, object], ...] = field(default=())
+
+
+def speaker_gains(jobs: Sequence[ChunkJob], records: Sequence[ChunkRecord],
+                  settings: StitchSettings) -> dict[str, float]:
+    """One gain per speaker (dB) bringing every speaker to the programme's common loudness.
+
+    Per speaker rather than per chunk: per-chunk matching flattens the performance
+    (measured: loudness range 8.95 → 1.46 LU), one gain per speaker keeps it.
+    """
+    energy: dict[str, float] = {}
+    duration: dict[str, float] = {}
+    for job, record in zip(jobs, records, strict=True):
+        if record.integrated_lufs is None:
+            continue
+        energy[job.speaker] = energy.get(job.speaker, 0.0) + record.duration_samples * 10 ** (record.integrated_lufs / 10)
+        duration[job.speaker] = duration.get(job.speaker, 0.0) + record.duration_samples
+    if not settings.level_speakers or not energy:
+        return {job.speaker: 0.0 for job in jobs}
+    loudness = {speaker: 10 * math.log10(energy[speaker] / duration[speaker]) for speaker in energy}
+    common = 10 * math.log10(sum(energy.values()) / sum(duration.values()))
+    limit = settings.max_speaker_gain_db
+    gains = {speaker: max(-limit, min(limit, common - level)) for speaker, level in loudness.items()}
+    return {job.speaker: round(gains.get(job.speaker, 0.0), 3) for job in jobs}
+
+
+class _ProgrammeWriter:
+    """Appends samples to a float WAV, metering as it goes, counting the position in samples."""
+
+    def __init__(self, path: Path, sample_rate: int, block_samples: int) -> None:
+        self.file = soundfile.SoundFile(str(path), "w", samplerate=sample_rate, channels=1, subtype="FLOAT",
+                                        format="WAV")
+        self.meter = LoudnessMeter(sample_rate, 1)
+        self.position = 0
+        self.block_samples = block_samples
+
+    def write(self, samples: np.ndarray) -> None:
+        if samples.size:
+            self.file.write(samples)
+            self.meter.process(samples)
+            self.position += samples.size
+
+    def write_silence(self, count: int) -> None:
+        while count > 0:
+            step = min(count, self.block_samples)
+            self.write(np.zeros(step, np.float32))
+            count -= step
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def stitch(jobs: Sequence[ChunkJob], records: Sequence[ChunkRecord], store: Store, out_path: str | Path,
+           settings: StitchSettings = StitchSettings(), sample_rate: int = 24_000) -> StitchResult:
+    """Condition each chunk, join with boundary-dependent pauses, write ``out_path`` (float32 WAV)."""
+    if len(jobs) != len(records):
+        raise ValueError("jobs and records differ in length")
+    gains = speaker_gains(jobs, records, settings)
+    fade = ms_to_samples(settings.fade_ms, sample_rate)
+    crossfade = ms_to_samples(settings.crossfade_ms, sample_rate)
+    writer = _ProgrammeWriter(Path(out_path), sample_rate, settings.block_samples)
+    placements: list[Placement] = []
+    held_tail = np.zeros(0, np.float32)
+    emit("stitch", total=len(jobs))
+    try:
+        for position, (job, record) in enumerate(zip(jobs, records, strict=True)):
+            previous = jobs[position - 1] if position else None
+            following = jobs[position + 1] if position + 1 < len(jobs) else None
+            split_before = previous is not None and job.boundary == Boundary.SPLIT
+            split_after = following is not None and following.boundary == Boundary.SPLIT
+            audio = _conditioned(record, store, settings, gains[job.speaker], sample_rate,
+                                 fade_in=0 if split_before else fade, fade_out=0 if split_after else fade)
+            if split_before and held_tail.size:
+                overlap = min(held_tail.size, audio.size)
+                start = writer.position
+                writer.write(held_tail[:held_tail.size - overlap])
+                start = writer.position
+                writer.write(equal_power_crossfade(held_tail[held_tail.size - overlap:], audio[:overlap]))
+                audio = audio[overlap:]
+            else:
+                writer.write(held_tail)
+                writer.write_silence(ms_to_samples(settings.pause_ms(job, previous), sample_rate))
+                start = writer.position
+            hold = min(crossfade, audio.size) if split_after else 0
+            writer.write(audio[:audio.size - hold])
+            held_tail = audio[audio.size - hold:].copy()
+            placements.append(Placement(index=job.index, start_sample=start,
+                                        end_sample=writer.position + held_tail.size, gain_db=gains[job.speaker]))
+            emit("stitch", advance=1)
+        writer.write(held_tail)
+        writer.write_silence(ms_to_samples(settings.tail_ms, sample_rate))
+    finally:
+        writer.close()
+    chain = (
+        {"step": "dc_highpass", "cutoff_hz": settings.highpass_hz, "order": 2, "zero_phase": True},
+        {"step": "trim_silence", "threshold_dbfs": settings.trim_threshold_dbfs, "keep_ms": settings.trim_keep_ms},
+        {"step": "fades", "shape": "raised-cosine", "fade_ms": settings.fade_ms},
+        {"step": "speaker_gain", "gains_db": dict(sorted(gains.items()))},
+        {"step": "join", "crossfade_ms_inside_split_sentences": settings.crossfade_ms,
+         "pauses_ms": {"lead_in": settings.lead_in_ms, "sentence": settings.sentence_pause_ms,
+                       "same_speaker_turn": settings.same_speaker_turn_pause_ms,
+                       "speaker_change": settings.speaker_change_pause_ms, "scene": settings.scene_pause_ms,
+                       "tail": settings.tail_ms}},
+    )
+    return StitchResult(path=str(out_path), sample_rate=sample_rate, duration_samples=writer.position,
+                        placements=tuple(placements), speaker_gains_db=tuple(sorted(gains.items())),
+                        reading=writer.meter.result(), chain=chain)
+
+
+def _conditioned(record: ChunkRecord, store: Store, settings: StitchSettings, gain_db: float, sample_rate: int,
+                 fade_in: int, fade_out: int) -> np.ndarray:
+    with store.local_copy(audio_key(record.key)) as path:
+        audio, rate = read_chunk(path)
+    if rate != sample_rate:
+        raise ValueError(f"chunk {record.key} is at {rate} Hz, expected {sample_rate} Hz")
+    audio = remove_dc(audio, sample_rate, settings.highpass_hz)
+    start, end = speech_bounds(audio, sample_rate, settings.trim_threshold_dbfs, keep_ms=settings.trim_keep_ms)
+    audio = apply_fades(audio[start:end], fade_in, fade_out)
+    return (audio * np.float32(10 ** (gain_db / 20))).astype(np.float32)

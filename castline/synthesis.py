@@ -1,0 +1,116 @@
+"""Synthesise chunk jobs into the store, reusing any chunk whose content hash is already there."""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from castline import PROJECT_SAMPLE_RATE
+from castline.audio.chunkfile import write_chunk
+from castline.audio.resample import resample
+from castline.dsp.loudness import LoudnessMeter
+from castline.engines.pool import get_engine
+from castline.errors import EngineError
+from castline.progress import emit
+from castline.render_plan import ChunkJob, RenderPlan
+from castline.storage import Store
+
+CACHE_PREFIX = "_cache/chunks"
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A chunk's audio in the store, and what stitching needs to know without reading it.
+
+    ``integrated_lufs`` is ``None`` for chunks too short to gate (< 400 ms).
+    """
+
+    index: int
+    key: str
+    uri: str
+    sha256: str
+    bytes: int
+    duration_samples: int
+    sample_rate: int
+    integrated_lufs: float | None
+    rendered: bool
+
+
+def audio_key(key: str) -> str:
+    return f"{CACHE_PREFIX}/{key[:2]}/{key}.flac"
+
+
+def meta_key(key: str) -> str:
+    return f"{CACHE_PREFIX}/{key[:2]}/{key}.json"
+
+
+def batch_jobs(jobs: Sequence[ChunkJob], workers: int, max_batch: int = 12) -> list[tuple[ChunkJob, ...]]:
+    """Consecutive jobs in batches: enough batches to keep ``workers`` busy, few enough that
+    per-task overhead stays small."""
+    if not jobs:
+        return []
+    size = max(1, min(max_batch, math.ceil(len(jobs) / (workers * 3))))
+    return [tuple(jobs[start:start + size]) for start in range(0, len(jobs), size)]
+
+
+def synthesise_batch(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -> list[ChunkRecord]:
+    """Reuse or render each job; a rendered chunk is in the store before the next one starts."""
+    records = []
+    for job in jobs:
+        record = cached_record(job, store)
+        if record is None:
+            record = _render_one(job, plan, store)
+        emit("synthesise", advance=1, detail="rendered" if record.rendered else "reused")
+        records.append(record)
+    return records
+
+
+def cached_record(job: ChunkJob, store: Store) -> ChunkRecord | None:
+    """The stored chunk for ``job.key`` if both its audio and its metadata are complete."""
+    if not store.exists(meta_key(job.key)) or not store.exists(audio_key(job.key)):
+        return None
+    try:
+        meta = json.loads(store.get_bytes(meta_key(job.key)))
+        return ChunkRecord(**{**meta, "index": job.index, "rendered": False})
+    except (ValueError, TypeError):
+        return None
+
+
+def _render_one(job: ChunkJob, plan: RenderPlan, store: Store) -> ChunkRecord:
+    voice = plan.voice(job.voice_id)
+    engine = get_engine(job.engine)
+    try:
+        [native] = engine.synthesize([job.text], voice, [job.seed])
+    except EngineError:
+        raise
+    except Exception as error:  # an engine failing on one input must name that input
+        raise EngineError(f"engine '{job.engine}' failed on chunk {job.index} ({_excerpt(job.text)}): {error}",
+                          source=plan.episode.source_path, line=job.source_line) from error
+    audio = resample(native, engine.capabilities.sample_rate, PROJECT_SAMPLE_RATE)
+    if audio.size == 0 or not np.all(np.isfinite(audio)):
+        raise EngineError(f"engine '{job.engine}' produced no usable audio for chunk {job.index} "
+                          f"({_excerpt(job.text)})", source=plan.episode.source_path, line=job.source_line)
+    meter = LoudnessMeter(PROJECT_SAMPLE_RATE, 1)
+    meter.process(audio)
+    lufs = meter.result().integrated_lufs
+    with tempfile.TemporaryDirectory(prefix="castline-chunk-") as folder:
+        path = Path(folder) / "chunk.flac"
+        write_chunk(path, audio, PROJECT_SAMPLE_RATE)
+        stored = store.put_file(path, audio_key(job.key))
+    record = ChunkRecord(index=job.index, key=job.key, uri=stored.uri, sha256=stored.sha256, bytes=stored.bytes,
+                         duration_samples=int(audio.size), sample_rate=PROJECT_SAMPLE_RATE,
+                         integrated_lufs=lufs if math.isfinite(lufs) else None, rendered=True)
+    meta = {k: v for k, v in asdict(record).items() if k not in ("index", "rendered")}
+    # The metadata object is written last: its presence marks the chunk complete.
+    store.put_bytes(json.dumps(meta, sort_keys=True).encode(), meta_key(job.key))
+    return record
+
+
+def _excerpt(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "…")

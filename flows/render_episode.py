@@ -1,0 +1,78 @@
+"""Flow: script in, mastered multi-speaker episode out, in the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from castline.engines.pool import release_all
+from castline.hashing import sha256_file
+from castline.manifest import RenderStats
+from castline.options import RenderOptions
+from castline.progress import emit
+from castline.synthesis import batch_jobs
+from tasks.render import encode_format, master_programme, plan_render, publish, stitch_chunks, synthesise_chunks
+
+
+@flow(name="render-episode", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def render_episode(script: str, out: str = "output", preset: str | None = None, formats: list[str] | None = None,
+                   cast: dict[str, str] | None = None, engine: str | None = None, workers: int = 2, seed: int = 0,
+                   voices_dir: str | None = None) -> str:
+    """Render ``script`` into ``out``; returns the manifest URI.
+
+    ``workers`` sizes the batches; the task runner's ``max_workers`` bounds parallel synthesis
+    (``run_render`` sets both from the same number).
+    """
+    logger = get_run_logger()
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    options = RenderOptions(script=script, out=out, preset=preset, formats=tuple(formats or ["wav"]),
+                            cast=tuple(sorted((cast or {}).items())), engine=engine, workers=workers, seed=seed,
+                            voices_dir=voices_dir)
+    plan = plan_render(options)
+    emit("synthesise", total=len(plan.jobs))
+    futures = [synthesise_chunks.submit(batch, plan) for batch in batch_jobs(plan.jobs, workers)]
+    records = [record for future in futures for record in future.result()]
+    release_all()
+    rendered = sum(record.rendered for record in records)
+    logger.info("chunks: %d rendered, %d reused from the cache", rendered, len(records) - rendered)
+    work_dir = tempfile.mkdtemp(prefix=f"castline-{plan.episode.meta.episode_id}-")
+    try:
+        stitched = stitch_chunks(plan, records, work_dir)
+        mastered = master_programme(plan, stitched, work_dir)
+        emit("encode", total=len(options.formats))
+        encode_futures = [encode_format.submit(plan, stitched, mastered, fmt, work_dir) for fmt in options.formats]
+        encoded = []
+        for future in encode_futures:
+            encoded.append(future.result())
+            emit("encode", advance=1)
+        stats = RenderStats(chunks_rendered=rendered, chunks_reused=len(records) - rendered, started_at=started,
+                            finished_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                            workers=workers)
+        manifest = publish(plan, records, stitched, mastered, encoded, stats, sha256_file(script))
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    create_table_artifact(key="episode-files", table=_files_table(encoded),
+                          description=f"{plan.episode.meta.episode_id}: {manifest.uri}")
+    logger.info("published %s", manifest.uri)
+    return manifest.uri
+
+
+def _files_table(encoded: list[Any]) -> list[dict[str, object]]:
+    return [{"format": item.format, "integrated_lufs": round(item.reading.integrated_lufs, 2),
+             "true_peak_dbtp": round(item.reading.true_peak_dbtp, 2), "attempts": item.attempts}
+            for item in encoded]
+
+
+def run_render(options: RenderOptions) -> str:
+    """Run the flow with ``options.workers`` parallel synthesis workers; returns the manifest URI."""
+    runner = ThreadPoolTaskRunner(max_workers=options.workers)
+    return render_episode.with_options(task_runner=runner)(
+        script=options.script, out=options.out, preset=options.preset, formats=list(options.formats),
+        cast=dict(options.cast) or None, engine=options.engine, workers=options.workers, seed=options.seed,
+        voices_dir=options.voices_dir)

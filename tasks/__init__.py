@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers over castline library calls (retries, logging, artifacts)."""

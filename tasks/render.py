@@ -1,0 +1,67 @@
+"""Tasks for rendering an episode. Each body is a library call or two; audio stays in files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NONE
+
+from castline.encode import EncodedFile, deliver
+from castline.manifest import RenderStats
+from castline.master import MasterResult, master
+from castline.options import RenderOptions
+from castline.publish import publish_episode
+from castline.render_plan import ChunkJob, RenderPlan, prepare_render
+from castline.stitch import StitchResult, stitch
+from castline.storage import ObjectInfo, open_store
+from castline.synthesis import ChunkRecord, synthesise_batch
+
+# Caching is by content hash in the store (castline.synthesis), which survives machines and
+# Prefect databases; Prefect's own result cache would duplicate it, so it is off (NONE).
+
+
+@task(name="plan-render", cache_policy=NONE)
+def plan_render(options: RenderOptions) -> RenderPlan:
+    plan = prepare_render(options)
+    get_run_logger().info("planned %d chunks for %d turns of '%s'", len(plan.jobs), len(plan.episode.turns),
+                          plan.episode.meta.episode_id)
+    return plan
+
+
+@task(name="synthesise-chunks", cache_policy=NONE, retries=1, retry_delay_seconds=2)
+def synthesise_chunks(jobs: Sequence[ChunkJob], plan: RenderPlan) -> list[ChunkRecord]:
+    return synthesise_batch(jobs, plan, open_store(plan.options.out))
+
+
+@task(name="stitch", cache_policy=NONE)
+def stitch_chunks(plan: RenderPlan, records: Sequence[ChunkRecord], work_dir: str) -> StitchResult:
+    return stitch(plan.jobs, records, open_store(plan.options.out), Path(work_dir) / "stitched.wav")
+
+
+@task(name="master", cache_policy=NONE)
+def master_programme(plan: RenderPlan, stitched: StitchResult, work_dir: str) -> MasterResult:
+    return master(stitched.path, stitched.reading, plan.preset, Path(work_dir) / "master.wav")
+
+
+@task(name="encode", cache_policy=NONE)
+def encode_format(plan: RenderPlan, stitched: StitchResult, mastered: MasterResult, fmt: str,
+                  work_dir: str) -> EncodedFile:
+    folder = Path(work_dir)
+
+    def remaster(gain_offset_db: float, ceiling_dbtp: float) -> Path:
+        path = folder / f"master-for-{fmt}.wav"
+        master(stitched.path, stitched.reading, plan.preset, path, ceiling_dbtp=ceiling_dbtp,
+               gain_offset_db=gain_offset_db)
+        return path
+
+    return deliver(mastered.path, mastered.reading, fmt, folder / f"episode.{fmt}", plan.preset,
+                   mastered.ceiling_dbtp, remaster)
+
+
+@task(name="publish", cache_policy=NONE, retries=2, retry_delay_seconds=2)
+def publish(plan: RenderPlan, records: Sequence[ChunkRecord], stitched: StitchResult, mastered: MasterResult,
+            encoded: Sequence[EncodedFile], stats: RenderStats, script_sha256: str) -> ObjectInfo:
+    return publish_episode(open_store(plan.options.out), plan, records, stitched, mastered, encoded, stats,
+                           script_sha256)

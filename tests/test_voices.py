@@ -1,0 +1,81 @@
+import shutil
+
+import pytest
+
+from castline.engines.registry import voice_usability
+from castline.errors import VoiceError
+from castline.voices import load_voice_library, load_voice_profile
+
+
+def test_bundled_voices_load_and_are_usable(voices_dir):
+    library = load_voice_library(voices_dir)
+    assert library.ids()[:2] == ["heart", "joe"]
+    heart, joe = library.get("heart"), library.get("joe")
+    assert (heart.engine, joe.engine) == ("hibari", "piper")
+    assert heart.profile_hash != joe.profile_hash and len(heart.profile_hash) == 64
+    assert voice_usability(heart).usable, voice_usability(heart).reason
+    assert voice_usability(joe).usable, voice_usability(joe).reason
+    assert not heart.is_clone
+
+
+def _write(folder, text):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "voice.yaml").write_text(text, encoding="utf-8")
+    return folder / "voice.yaml"
+
+
+BASE = "id: v1\nname: V\nlanguage: en\nengine: hibari\nengine_voice: heart\n"
+
+
+@pytest.mark.parametrize("extra, field", [
+    ("reference: {audio: ../../etc/passwd}\n", "reference.audio"),
+    ("reference: {audio: missing.wav}\n", "reference.audio"),
+    ("consent: {who: A, when: 2026-01-01, scope: podcast}\n", "consent"),
+    ("consent: {who: A, when: yesterday, scope: x, statement: ok}\n", "consent.when"),
+    ("consent: {who: '', when: 2026-01-01, scope: x, statement: ok}\n", "consent.who"),
+    ("consent: {who: A, when: 2026-01-01, scope: x, evidence: nope.pdf}\n", "consent.evidence"),
+    ("engine_options: {speed: [1]}\n", "engine_options"),
+    ("colour: blue\n", "colour"),
+])
+def test_invalid_profiles_name_the_field(tmp_path, extra, field):
+    path = _write(tmp_path / "v1", BASE + extra)
+    with pytest.raises(VoiceError) as caught:
+        load_voice_profile(path)
+    message = str(caught.value)
+    assert str(path) in message and field in message and "\n" not in message
+
+
+def test_reference_and_consent_are_recorded(tmp_path):
+    folder = tmp_path / "v1"
+    folder.mkdir()
+    (folder / "ref.wav").write_bytes(b"RIFF....")
+    (folder / "consent.txt").write_text("signed", encoding="utf-8")
+    path = _write(folder, BASE + "reference: {audio: ref.wav, transcript: Hi}\n"
+                  "consent: {who: Ana, when: 2026-02-03, scope: this podcast, evidence: consent.txt}\n")
+    profile = load_voice_profile(path)
+    assert profile.is_clone and profile.reference.transcript == "Hi"
+    assert profile.consent.who == "Ana" and profile.consent.when == "2026-02-03"
+    assert len(profile.reference.sha256) == 64
+
+
+def test_id_must_match_folder(tmp_path):
+    path = _write(tmp_path / "other", BASE)
+    with pytest.raises(VoiceError, match="must match its folder"):
+        load_voice_profile(path)
+
+
+def test_profile_hash_changes_with_options(tmp_path):
+    first = load_voice_profile(_write(tmp_path / "a" / "v1", BASE + "engine_options: {speed: 1.0}\n"))
+    second = load_voice_profile(_write(tmp_path / "b" / "v1", BASE + "engine_options: {speed: 1.1}\n"))
+    assert first.profile_hash != second.profile_hash
+
+
+def test_download_only_hibari_voice_is_reported_unusable(tmp_path):
+    profile = load_voice_profile(_write(tmp_path / "v1", BASE.replace("engine_voice: heart", "engine_voice: emma")))
+    usable = voice_usability(profile)
+    assert not usable.usable and "download-only" in usable.reason
+
+
+def test_unknown_voice_lists_known(voices_dir):
+    with pytest.raises(VoiceError, match=r"unknown voice 'zed' \(known: heart, joe"):
+        load_voice_library(voices_dir).get("zed")

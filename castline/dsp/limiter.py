@@ -116,7 +116,7 @@ class TruePeakLimiter:
         self._waiting_input = self._waiting_input[:, count:]
         self._waiting_main = np.concatenate([self._waiting_main, main_out], axis=1)
         self._waiting_main_gain = np.concatenate([self._waiting_main_gain, main_gain])
-        safety_gain = self._safety.process(main_out)
+        safety_gain = self._safety.process(main_out, skippable=main_gain == 1.0)
         if final:
             safety_gain = np.concatenate([safety_gain, self._safety.flush()])
         count = safety_gain.size
@@ -152,19 +152,23 @@ class _GainComputer:
         self._release_state = 0.0
         self._average_history = np.zeros(lookahead - 1)
         self._virtual_left = lookahead - 1
+        self._ramp_cache = np.zeros(0)
 
     @property
     def delay_samples(self) -> int:
         return self._envelope.delay_samples + _HOLD_SAMPLES + self._lookahead - 1
 
-    def process(self, block: np.ndarray) -> np.ndarray:
-        return self._gains(self._envelope.process(block), final=False)
+    def process(self, block: np.ndarray, skippable: np.ndarray | None = None) -> np.ndarray:
+        """Gains for the samples now ready. ``skippable``: True where the caller knows the
+        sample already needs no gain (see ``TruePeakEnvelope.process``)."""
+        return self._gains(self._envelope.process(block, skippable), final=False)
 
     def flush(self) -> np.ndarray:
         return self._gains(self._envelope.flush(), final=True)
 
     def _gains(self, envelope: np.ndarray, final: bool) -> np.ndarray:
-        needed = self._target / np.maximum(envelope, self._target)
+        needed = np.maximum(envelope, self._target)
+        np.divide(self._target, needed, out=needed)
         parts = [self._min_history, needed]
         if final:
             parts.append(np.ones(self._lookahead - 1 + _HOLD_SAMPLES, dtype=np.float32))
@@ -186,7 +190,7 @@ class _GainComputer:
         return gain
 
     def _release_curve(self, held: np.ndarray | None, count: int) -> np.ndarray | None:
-        """Reductions ``1 - q`` after the linear-in-dB release; ``None`` when all zero."""
+        """Reductions ``1 - q`` (float32) after the linear-in-dB release; ``None`` when all zero."""
         if held is None and self._release_state == 0.0:
             return None
         if held is None:
@@ -194,27 +198,38 @@ class _GainComputer:
         else:
             log_gain = np.log(held).astype(np.float64)
         # q[i] = min(ln s[i], q[i-1] + rate) unrolled: rate*i + running min of (ln s[k] - rate*k)
-        ramp = self._release * np.arange(count, dtype=np.float64)
+        ramp = self._ramp(count)
         log_gain -= ramp
         np.minimum.accumulate(log_gain, out=log_gain)
         np.minimum(log_gain, self._release_state + self._release, out=log_gain)
         log_gain += ramp
         self._release_state = min(0.0, float(log_gain[-1]))
-        return -np.expm1(log_gain)
+        reduction = np.exp(log_gain.astype(np.float32))
+        np.subtract(np.float32(1.0), reduction, out=reduction)
+        return reduction
+
+    def _ramp(self, count: int) -> np.ndarray:
+        if self._ramp_cache.size < count:
+            self._ramp_cache = self._release * np.arange(max(count, 65_536), dtype=np.float64)
+        return self._ramp_cache[:count]
 
     def _attack(self, reduction: np.ndarray | None, count: int) -> np.ndarray:
         """Moving average of the released gain over the lookahead (as reductions ``1 - q``)."""
         history = self._average_history
         if reduction is None and not history.any():
             return np.ones(count)
-        if reduction is None:
-            reduction = np.zeros(count)
-        extended = np.concatenate([history, reduction])
-        sums = np.cumsum(extended)
         window = self._lookahead
-        moving = sums[window - 1:].copy()
-        moving[1:] -= sums[:-window]
-        self._average_history = extended[extended.size - (window - 1):]
-        gain = 1.0 - moving / window
+        sums = np.empty(window + count)
+        sums[0] = 0.0
+        sums[1:window] = history
+        if reduction is None:
+            sums[window:] = 0.0
+        else:
+            sums[window:] = reduction
+        self._average_history = sums[count + 1:].copy()
+        np.cumsum(sums, out=sums)
+        gain = sums[window:] - sums[:count]
+        gain *= -1.0 / window
+        gain += 1.0
         np.clip(gain, 0.0, 1.0, out=gain)
         return gain

@@ -83,13 +83,16 @@ def design_true_peak_filter(sample_rate: int) -> TruePeakFilter:
     )
 
 
-def true_peak_envelope(extended: np.ndarray, filt: TruePeakFilter) -> np.ndarray:
+def true_peak_envelope(extended: np.ndarray, filt: TruePeakFilter,
+                       skippable: np.ndarray | None = None) -> np.ndarray:
     """Per-sample true-peak envelope of a stretch of one channel (linear full scale).
 
     ``extended`` is float32 ``(n + 2 * HALF_TAPS - 1,)``: ``HALF_TAPS - 1`` samples of history,
     the ``n`` samples of interest, then ``HALF_TAPS`` samples of lookahead. Returns ``(n,)``
     float32: for each sample, the largest magnitude over it and its interpolated points up to
-    the next sample.
+    the next sample. ``skippable`` (bool, shaped like ``extended``) marks samples the caller
+    does not need measured; runs of outputs whose whole interpolation reach is skippable are
+    returned as 0 without being computed.
     """
     n = extended.shape[-1] - (2 * HALF_TAPS - 1)
     if n <= 0:
@@ -97,7 +100,11 @@ def true_peak_envelope(extended: np.ndarray, filt: TruePeakFilter) -> np.ndarray
     out = np.empty(n, dtype=np.float32)
     for start in range(0, n, _CHUNK_SAMPLES):
         stop = min(start + _CHUNK_SAMPLES, n)
-        out[start:stop] = _envelope_chunk(extended[start:stop + 2 * HALF_TAPS - 1], filt)
+        reach = slice(start, stop + 2 * HALF_TAPS - 1)
+        if skippable is not None and skippable[reach].all():
+            out[start:stop] = 0.0
+        else:
+            out[start:stop] = _envelope_chunk(extended[reach], filt)
     return out
 
 
@@ -148,6 +155,7 @@ class TruePeakEnvelope:
         self.channels = channels
         self.filter = design_true_peak_filter(sample_rate)
         self._history = np.zeros((channels, HALF_TAPS - 1), dtype=np.float32)
+        self._skippable_history = np.ones(HALF_TAPS - 1, dtype=bool)
         self._flushed = False
 
     @property
@@ -155,37 +163,49 @@ class TruePeakEnvelope:
         """How many samples the envelope lags the input until ``flush``."""
         return HALF_TAPS
 
-    def process(self, block: np.ndarray) -> np.ndarray:
-        """Feed ``(samples,)`` or ``(channels, samples)``; returns the ready envelope ``(k,)`` float32."""
+    def process(self, block: np.ndarray, skippable: np.ndarray | None = None) -> np.ndarray:
+        """Feed ``(samples,)`` or ``(channels, samples)``; returns the ready envelope ``(k,)`` float32.
+
+        ``skippable``: optional bool ``(samples,)``, True where the caller already knows the
+        sample is below whatever threshold it cares about; where every sample an envelope value
+        depends on is skippable, that value is reported as 0 instead of being computed.
+        """
         if self._flushed:
             raise RuntimeError("process() after flush()")
-        return self._advance(as_channels_first(block, self.channels))
+        block = as_channels_first(block, self.channels)
+        if skippable is None:
+            skippable = np.zeros(block.shape[1], dtype=bool)
+        return self._advance(block, skippable)
 
     def flush(self) -> np.ndarray:
         """Envelope of the remaining samples (silence assumed after the end)."""
         if self._flushed:
             return np.zeros(0, dtype=np.float32)
         self._flushed = True
-        return self._advance(np.zeros((self.channels, HALF_TAPS), dtype=np.float32))
+        return self._advance(np.zeros((self.channels, HALF_TAPS), dtype=np.float32),
+                             np.ones(HALF_TAPS, dtype=bool))
 
     def peek_tail(self) -> np.ndarray:
         """Envelope the pending samples would have if the signal ended now (state unchanged)."""
         return self._envelope(np.concatenate(
             [self._history, np.zeros((self.channels, HALF_TAPS), dtype=np.float32)], axis=1))
 
-    def _advance(self, block: np.ndarray) -> np.ndarray:
+    def _advance(self, block: np.ndarray, skippable: np.ndarray) -> np.ndarray:
         extended = np.concatenate([self._history, block], axis=1)
+        extended_skippable = np.concatenate([self._skippable_history, skippable])
         keep = 2 * HALF_TAPS - 1
         if extended.shape[1] <= keep:
             self._history = extended
+            self._skippable_history = extended_skippable
             return np.zeros(0, dtype=np.float32)
         self._history = extended[:, -keep:].copy()
-        return self._envelope(extended)
+        self._skippable_history = extended_skippable[-keep:].copy()
+        return self._envelope(extended, extended_skippable if extended_skippable.any() else None)
 
-    def _envelope(self, extended: np.ndarray) -> np.ndarray:
-        env = true_peak_envelope(extended[0], self.filter)
+    def _envelope(self, extended: np.ndarray, skippable: np.ndarray | None = None) -> np.ndarray:
+        env = true_peak_envelope(extended[0], self.filter, skippable)
         for ch in range(1, self.channels):
-            np.maximum(env, true_peak_envelope(extended[ch], self.filter), out=env)
+            np.maximum(env, true_peak_envelope(extended[ch], self.filter, skippable), out=env)
         return env
 
 

@@ -40,7 +40,7 @@ def blocks(minutes: float, gain_db: float, seed: int = 1):
 
 def main() -> None:
     minutes = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0
-    for label, gain_db in (("speech-like", -11.0), ("loud", 1.0)):
+    for label, gain_db in (("speech-like", -9.0), ("loud", 1.0)):
         meter = LoudnessMeter(SAMPLE_RATE, 1)
         limiter = TruePeakLimiter(SAMPLE_RATE, 1, ceiling_dbtp=-1.0)
         meter_cpu = limiter_cpu = 0.0

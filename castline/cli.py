@@ -61,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--workers", type=int, default=None, help="parallel synthesis workers (default: CPU count, max 4)")
     render.add_argument("--seed", type=int, default=0, help="base seed for every chunk (default: 0)")
     render.add_argument("--voices-dir", help="voice profiles folder (default: $CASTLINE_VOICES_DIR or ./voices)")
+    render.add_argument("--pause", nargs="+", default=[], metavar="NAME=MS",
+                        help="pause lengths: lead_in, sentence, same_speaker_turn, speaker_change, scene, tail")
+    render.add_argument("--force", action="store_true",
+                        help="stitch, master and publish even if the published episode is up to date")
     render.add_argument("--quiet", action="store_true", help="no progress display")
     render.set_defaults(handler=_render)
 
@@ -78,13 +82,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from castline.options import RenderOptions, parse_cast
+    from castline.options import RenderOptions, parse_cast, parse_pauses
     from castline.render_plan import prepare_render
     from castline.runtime import configure_prefect_environment
 
     formats = tuple(part.strip().lower() for part in args.format.split(",") if part.strip())
     options_kwargs = dict(script=str(Path(args.script)), out=args.out, preset=args.preset, formats=formats,
-                          cast=parse_cast(args.cast), engine=args.engine, seed=args.seed, voices_dir=args.voices_dir)
+                          cast=parse_cast(args.cast), engine=args.engine, seed=args.seed, voices_dir=args.voices_dir,
+                          pauses_ms=parse_pauses(args.pause), force=args.force)
     if args.workers is not None:
         options_kwargs["workers"] = args.workers
     options = RenderOptions(**options_kwargs)
@@ -94,11 +99,25 @@ def _render(args: argparse.Namespace) -> int:
         plan = prepare_render(options)
     for message in list(plan.episode.warnings) + sorted({str(w.message) for w in caught}):
         print(f"warning: {message}", file=sys.stderr)
-    configure_prefect_environment()
     started = time.perf_counter()
+    current = None if options.force else _published_if_current(plan, options)
+    if current is not None:
+        print("up to date (nothing changed since the last render; --force to render anyway)")
+        _print_summary(current, time.perf_counter() - started)
+        return 0
+    configure_prefect_environment()
     manifest_uri = _run_with_progress(options, plan, quiet=args.quiet)
     _print_summary(manifest_uri, time.perf_counter() - started)
     return 0
+
+
+def _published_if_current(plan, options) -> str | None:
+    from castline.stitch import StitchSettings
+    from castline.storage import open_store
+    from castline.uptodate import current_manifest_uri, render_key
+
+    key = render_key(plan, StitchSettings.with_pauses(options.pauses_ms))
+    return current_manifest_uri(open_store(options.out), plan, key)
 
 
 def _run_with_progress(options, plan, *, quiet: bool) -> str:

@@ -36,6 +36,8 @@ class RenderStats:
     started_at: str
     finished_at: str
     workers: int
+    timings_s: tuple[tuple[str, float], ...] = ()
+    render_key: str = ""
 
 
 def reading_dict(reading: LoudnessReading) -> dict[str, object]:
@@ -108,9 +110,11 @@ def build_manifest(plan: RenderPlan, records: Sequence[ChunkRecord], stitched: S
             "stitched": reading_dict(stitched.reading),
             "master": reading_dict(mastered.reading),
         },
-        "render": {"castline_version": __version__, "seed": plan.options.seed, "workers": stats.workers,
+        "render": {"castline_version": __version__, "render_key": stats.render_key, "seed": plan.options.seed,
+                   "workers": stats.workers,
                    "chunks_rendered": stats.chunks_rendered, "chunks_reused": stats.chunks_reused,
-                   "started_at": stats.started_at, "finished_at": stats.finished_at},
+                   "started_at": stats.started_at, "finished_at": stats.finished_at,
+                   "timings_s": {stage: round(seconds, 3) for stage, seconds in stats.timings_s}},
         "warnings": list(episode.warnings),
     }
 

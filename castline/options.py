@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from castline.presets import PRESETS
 
 SUPPORTED_FORMATS = ("wav", "flac", "mp3", "opus")
+PAUSE_NAMES = ("lead_in", "sentence", "same_speaker_turn", "speaker_change", "scene", "tail")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class RenderOptions:
     workers: int = field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 4)))
     seed: int = 0
     voices_dir: str | None = None
+    pauses_ms: tuple[tuple[str, int], ...] = ()
+    force: bool = False
 
     def __post_init__(self) -> None:
         if not self.formats:
@@ -40,6 +43,11 @@ class RenderOptions:
             raise ValueError(f"--preset: unknown preset '{self.preset}' (known: {', '.join(PRESETS)})")
         if not 1 <= self.workers <= 64:
             raise ValueError(f"--workers: must be between 1 and 64, got {self.workers}")
+        for name, value in self.pauses_ms:
+            if name not in PAUSE_NAMES:
+                raise ValueError(f"--pause: unknown pause '{name}' (known: {', '.join(PAUSE_NAMES)})")
+            if not 0 <= value <= 60_000:
+                raise ValueError(f"--pause: {name} must be 0..60000 ms, got {value}")
         if not 0 <= self.seed < 2**31:
             raise ValueError(f"--seed: must be between 0 and 2147483647, got {self.seed}")
 
@@ -60,3 +68,16 @@ def parse_cast(pairs: list[str] | tuple[str, ...]) -> tuple[tuple[str, str], ...
     if len(set(speakers)) != len(speakers):
         raise ValueError("--cast: a speaker is cast twice")
     return tuple(result)
+
+
+def parse_pauses(pairs: list[str] | tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    """``["sentence=300", "scene=2000"]`` → ``(("scene", 2000), ("sentence", 300))``."""
+    result: dict[str, int] = {}
+    for pair in pairs:
+        for item in pair.split(","):
+            name, sep, value = item.partition("=")
+            name = name.strip().replace("-", "_")
+            if not sep or not value.strip().lstrip("-").isdigit():
+                raise ValueError(f"--pause: '{item}' is not NAME=MS (e.g. sentence=300)")
+            result[name] = int(value)
+    return tuple(sorted(result.items()))

@@ -40,6 +40,13 @@ class StitchSettings:
     max_speaker_gain_db: float = 12.0
     block_samples: int = 65536
 
+    @classmethod
+    def with_pauses(cls, pauses_ms: tuple[tuple[str, int], ...]) -> "StitchSettings":
+        """Defaults with named pauses overridden (names as in ``castline.options.PAUSE_NAMES``)."""
+        from dataclasses import replace
+
+        return replace(cls(), **{PAUSE_FIELDS[name]: value for name, value in pauses_ms})
+
     def pause_ms(self, job: ChunkJob, previous: ChunkJob | None) -> int:
         """The silence before ``job`` (0 for a split utterance, which is crossfaded instead)."""
         if job.pause_before_ms is not None:
@@ -55,6 +62,12 @@ class StitchSettings:
         if job.speaker == previous.speaker:
             return self.same_speaker_turn_pause_ms
         return self.speaker_change_pause_ms
+
+
+PAUSE_FIELDS = {"lead_in": "lead_in_ms", "tail": "tail_ms", "sentence": "sentence_pause_ms",
+                "same_speaker_turn": "same_speaker_turn_pause_ms", "speaker_change": "speaker_change_pause_ms",
+                "scene": "scene_pause_ms"}
+"""``--pause NAME=MS`` names → ``StitchSettings`` fields."""
 
 
 @dataclass(frozen=True)

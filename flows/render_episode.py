@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import tempfile
+import time
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -17,13 +18,17 @@ from castline.manifest import RenderStats
 from castline.options import RenderOptions
 from castline.progress import emit
 from castline.synthesis import batch_jobs
-from tasks.render import encode_format, master_programme, plan_render, publish, stitch_chunks, synthesise_chunks
+from castline.stitch import StitchSettings
+from castline.uptodate import render_key
+from tasks.render import (check_published, encode_format, master_programme, plan_render, publish, stitch_chunks,
+                          synthesise_chunks)
 
 
 @flow(name="render-episode", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def render_episode(script: str, out: str = "output", preset: str | None = None, formats: list[str] | None = None,
                    cast: dict[str, str] | None = None, engine: str | None = None, workers: int = 2, seed: int = 0,
-                   voices_dir: str | None = None) -> str:
+                   voices_dir: str | None = None, pauses_ms: dict[str, int] | None = None,
+                   force: bool = False) -> str:
     """Render ``script`` into ``out``; returns the manifest URI.
 
     ``workers`` sizes the batches; the task runner's ``max_workers`` bounds parallel synthesis
@@ -31,29 +36,42 @@ def render_episode(script: str, out: str = "output", preset: str | None = None, 
     """
     logger = get_run_logger()
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    clock = _StageClock()
     options = RenderOptions(script=script, out=out, preset=preset, formats=tuple(formats or ["wav"]),
                             cast=tuple(sorted((cast or {}).items())), engine=engine, workers=workers, seed=seed,
-                            voices_dir=voices_dir)
+                            voices_dir=voices_dir, pauses_ms=tuple(sorted((pauses_ms or {}).items())), force=force)
     plan = plan_render(options)
+    settings = StitchSettings.with_pauses(options.pauses_ms)
+    key = render_key(plan, settings)
+    if not force:
+        current = check_published(plan, key)
+        if current is not None:
+            logger.info("episode '%s' is up to date: %s", plan.episode.meta.episode_id, current)
+            return current
+    clock.lap("plan")
     emit("synthesise", total=len(plan.jobs))
     futures = [synthesise_chunks.submit(batch, plan) for batch in batch_jobs(plan.jobs, workers)]
     records = [record for future in futures for record in future.result()]
     release_all()
+    clock.lap("synthesise")
     rendered = sum(record.rendered for record in records)
     logger.info("chunks: %d rendered, %d reused from the cache", rendered, len(records) - rendered)
     work_dir = tempfile.mkdtemp(prefix=f"castline-{plan.episode.meta.episode_id}-")
     try:
-        stitched = stitch_chunks(plan, records, work_dir)
+        stitched = stitch_chunks(plan, records, settings, work_dir)
+        clock.lap("stitch")
         mastered = master_programme(plan, stitched, work_dir)
+        clock.lap("master")
         emit("encode", total=len(options.formats))
         encode_futures = [encode_format.submit(plan, stitched, mastered, fmt, work_dir) for fmt in options.formats]
         encoded = []
         for future in encode_futures:
             encoded.append(future.result())
             emit("encode", advance=1)
+        clock.lap("encode")
         stats = RenderStats(chunks_rendered=rendered, chunks_reused=len(records) - rendered, started_at=started,
                             finished_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                            workers=workers)
+                            workers=workers, timings_s=clock.laps, render_key=key)
         manifest = publish(plan, records, stitched, mastered, encoded, stats, sha256_file(script))
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -61,6 +79,19 @@ def render_episode(script: str, out: str = "output", preset: str | None = None, 
                           description=f"{plan.episode.meta.episode_id}: {manifest.uri}")
     logger.info("published %s", manifest.uri)
     return manifest.uri
+
+
+class _StageClock:
+    """Wall seconds per stage, for the manifest and the render benchmark."""
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+        self.laps: tuple[tuple[str, float], ...] = ()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps += ((stage, now - self._last),)
+        self._last = now
 
 
 def _files_table(encoded: list[Any]) -> list[dict[str, object]]:
@@ -75,4 +106,4 @@ def run_render(options: RenderOptions) -> str:
     return render_episode.with_options(task_runner=runner)(
         script=options.script, out=options.out, preset=options.preset, formats=list(options.formats),
         cast=dict(options.cast) or None, engine=options.engine, workers=options.workers, seed=options.seed,
-        voices_dir=options.voices_dir)
+        voices_dir=options.voices_dir, pauses_ms=dict(options.pauses_ms) or None, force=options.force)

@@ -14,9 +14,10 @@ from castline.master import MasterResult, master
 from castline.options import RenderOptions
 from castline.publish import publish_episode
 from castline.render_plan import ChunkJob, RenderPlan, prepare_render
-from castline.stitch import StitchResult, stitch
+from castline.stitch import StitchResult, StitchSettings, stitch
 from castline.storage import ObjectInfo, open_store
 from castline.synthesis import ChunkRecord, synthesise_batch
+from castline.uptodate import current_manifest_uri
 
 # Caching is by content hash in the store (castline.synthesis), which survives machines and
 # Prefect databases; Prefect's own result cache would duplicate it, so it is off (NONE).
@@ -30,14 +31,20 @@ def plan_render(options: RenderOptions) -> RenderPlan:
     return plan
 
 
+@task(name="check-published", cache_policy=NONE)
+def check_published(plan: RenderPlan, key: str) -> str | None:
+    return current_manifest_uri(open_store(plan.options.out), plan, key)
+
+
 @task(name="synthesise-chunks", cache_policy=NONE, retries=1, retry_delay_seconds=2)
 def synthesise_chunks(jobs: Sequence[ChunkJob], plan: RenderPlan) -> list[ChunkRecord]:
     return synthesise_batch(jobs, plan, open_store(plan.options.out))
 
 
 @task(name="stitch", cache_policy=NONE)
-def stitch_chunks(plan: RenderPlan, records: Sequence[ChunkRecord], work_dir: str) -> StitchResult:
-    return stitch(plan.jobs, records, open_store(plan.options.out), Path(work_dir) / "stitched.wav")
+def stitch_chunks(plan: RenderPlan, records: Sequence[ChunkRecord], settings: StitchSettings,
+                  work_dir: str) -> StitchResult:
+    return stitch(plan.jobs, records, open_store(plan.options.out), Path(work_dir) / "stitched.wav", settings)
 
 
 @task(name="master", cache_policy=NONE)

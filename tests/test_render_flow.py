@@ -153,7 +153,15 @@ def test_rerender_synthesises_nothing_and_edit_rerenders_one_turn(rendered):
 
     options, first, folder = rendered
     chunk_files = {c["uri"]: _path(c["uri"]).stat().st_mtime_ns for c in first["chunks"]}
-    again = json.loads(_path(run_render(options)).read_text(encoding="utf-8"))
+    episode_dir = folder / "out" / "flow-test"
+    published = {p.name: p.stat().st_mtime_ns for p in episode_dir.iterdir()}
+    # Unchanged: recognised as up to date, nothing rewritten at all.
+    assert _path(run_render(options)) == episode_dir / "manifest.json"
+    assert {p.name: p.stat().st_mtime_ns for p in episode_dir.iterdir()} == published
+    # Forced: the whole chain runs again, but from cached chunks only.
+    from dataclasses import replace
+
+    again = json.loads(_path(run_render(replace(options, force=True))).read_text(encoding="utf-8"))
     assert again["render"]["chunks_rendered"] == 0
     assert again["render"]["chunks_reused"] == len(first["chunks"])
     assert {c["uri"]: _path(c["uri"]).stat().st_mtime_ns for c in first["chunks"]} == chunk_files

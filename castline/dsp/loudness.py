@@ -103,25 +103,34 @@ class LoudnessMeter:
     def _process_chunk(self, chunk: np.ndarray) -> None:
         if chunk.shape[1] == 0:
             return
-        raw = chunk.astype(np.float64)
-        self._peak_linear = max(self._peak_linear, float(raw.max()), float(-raw.min()))
-        weighted, self._filter_state = sosfilt(self._sos, raw, axis=-1, zi=self._filter_state)
-        squares = np.concatenate([self._pending, np.concatenate([weighted, raw]) ** 2], axis=1)
+        self._peak_linear = max(self._peak_linear, float(chunk.max()), float(-chunk.min()))
+        c = self.channels
+        squares = np.empty((2 * c, chunk.shape[1]))
+        squares[c:] = chunk
+        squares[:c], self._filter_state = sosfilt(self._sos, squares[c:], axis=-1,
+                                                  zi=self._filter_state)
+        np.square(squares, out=squares)
+        chunk_start = self._samples
+        self._samples += chunk.shape[1]
         first = self._completed_sub_blocks()
-        start = self._boundary(first)
-        end = self._samples + chunk.shape[1]
-        last = (end * SUB_BLOCKS_PER_SECOND) // self.sample_rate
-        while self._boundary(last) > end:
+        last = (self._samples * SUB_BLOCKS_PER_SECOND) // self.sample_rate
+        while self._boundary(last) > self._samples:
             last -= 1
-        self._samples = end
-        if last > first:
-            offsets = [self._boundary(k) - start for k in range(first, last + 1)]
-            sums = np.add.reduceat(squares[:, :offsets[-1]], offsets[:-1], axis=1)
-            c = self.channels
-            self._weighted_powers.extend(self._weights @ sums[:c])
-            self._raw_powers.extend(sums[c:].sum(axis=0))
-            squares = squares[:, offsets[-1]:]
-        self._pending = squares.copy()
+        if last == first:
+            self._pending = np.concatenate([self._pending, squares], axis=1)
+            return
+        # Each sub-block is summed from one contiguous run of its own samples, whatever the
+        # block boundaries, so the sums (and every reading) do not depend on block size.
+        head = self._boundary(first + 1) - chunk_start
+        sums = [np.add.reduceat(np.concatenate([self._pending, squares[:, :head]], axis=1),
+                                [0], axis=1)]
+        if last > first + 1:
+            offsets = [self._boundary(k) - chunk_start for k in range(first + 1, last + 1)]
+            sums.append(np.add.reduceat(squares[:, :offsets[-1]], offsets[:-1], axis=1))
+        sums = np.concatenate(sums, axis=1)
+        self._weighted_powers.extend(self._weights @ sums[:c])
+        self._raw_powers.extend(sums[c:].sum(axis=0))
+        self._pending = squares[:, self._boundary(last) - chunk_start:].copy()
 
     def _completed_sub_blocks(self) -> int:
         return len(self._weighted_powers)

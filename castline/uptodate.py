@@ -1,0 +1,55 @@
+"""Is the published episode already what this plan would produce? Then nothing needs to run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from castline import __version__
+from castline.errors import StorageError
+from castline.hashing import content_hash
+from castline.render_plan import RenderPlan
+from castline.stitch import StitchSettings
+from castline.storage import Store
+
+
+def render_key(plan: RenderPlan, settings: StitchSettings) -> str:
+    """Content hash of everything that shapes the published files: chunk keys and joins, episode
+    metadata, chapters, speaker names, preset, formats, stitch settings and castline's version."""
+    episode = plan.episode
+    return content_hash({
+        "castline": __version__,
+        "jobs": [[job.key, job.turn, job.position, job.speaker, job.boundary.value, job.pause_before_ms, job.text]
+                 for job in plan.jobs],
+        "meta": asdict(episode.meta),
+        "chapters": [asdict(chapter) for chapter in episode.chapters],
+        "cast": [asdict(entry) for entry in episode.cast],
+        "voices": [voice.profile_hash for voice in plan.voices],
+        "preset": plan.preset.to_manifest(),
+        "formats": sorted(plan.options.formats),
+        "stitch": asdict(settings),
+    })
+
+
+def manifest_key(plan: RenderPlan) -> str:
+    return f"{plan.episode.meta.episode_id}/manifest.json"
+
+
+def current_manifest_uri(store: Store, plan: RenderPlan, key: str) -> str | None:
+    """The published manifest's URI if it carries ``key`` and every file it lists is intact
+    (present, same SHA-256); otherwise None."""
+    location = manifest_key(plan)
+    if not store.exists(location):
+        return None
+    try:
+        manifest = json.loads(store.get_bytes(location))
+        if manifest.get("render", {}).get("render_key") != key:
+            return None
+        prefix = plan.episode.meta.episode_id
+        for item in manifest["files"] + manifest["transcripts"]:
+            name = item["uri"].rsplit("/", 1)[-1]
+            if store.info(f"{prefix}/{name}").sha256 != item["sha256"]:
+                return None
+    except (ValueError, KeyError, TypeError, StorageError):
+        return None
+    return store.uri_for(location)

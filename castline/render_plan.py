@@ -109,9 +109,10 @@ def _resolve_voices(episode: Episode, library: VoiceLibrary, engine: str | None)
 
 
 def _warn_language(episode: Episode, voices: dict[str, VoiceProfile]) -> None:
-    for turn in episode.turns:
-        voice = voices[turn.speaker]
-        if voice.language.startswith("en") and _CJK.search(turn.text):
-            warnings.warn(f"{episode.source_path}:{turn.source.line}: text in a script voice "
-                          f"'{voice.voice_id}' ({voice.language}) cannot read; expect it to be skipped",
-                          stacklevel=2)
+    """One warning listing the lines whose text is in a script their (English) voice cannot read."""
+    lines = [str(turn.source.line) for turn in episode.turns
+             if voices[turn.speaker].language.startswith("en") and _CJK.search(turn.text)]
+    if lines:
+        shown = ", ".join(lines[:8]) + (f" and {len(lines) - 8} more" if len(lines) > 8 else "")
+        warnings.warn(f"{episode.source_path}: lines {shown} contain CJK text an English voice cannot read; "
+                      f"expect it to be skipped or garbled", stacklevel=2)

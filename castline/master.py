@@ -92,8 +92,7 @@ def _master_pass(source: Path, target: Path, gain_db: float, ceiling_dbtp: float
                 _write_quantised(ready, writer, meter)
                 emit("master", advance=1)
             _write_quantised(limiter.flush(), writer, meter)
-    return meter.result(), int(getattr(limiter, "limited_samples", 0)), float(
-        getattr(limiter, "gain_reduction_max_db", 0.0))
+    return meter.result(), int(limiter.samples_limited), float(limiter.gain_reduction_max_db)
 
 
 def _channels_first(block: np.ndarray) -> np.ndarray:

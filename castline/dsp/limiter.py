@@ -39,6 +39,7 @@ SAFETY_MARGIN_DB = 0.02
 RELEASE_DB_PER_RELEASE_TIME = 3.0
 """``release_ms`` is the time the gain takes to recover by this many dB."""
 _HOLD_SAMPLES = HALF_TAPS
+_CHUNK_SAMPLES = 65_536
 
 
 class TruePeakLimiter:
@@ -99,16 +100,20 @@ class TruePeakLimiter:
         block = np.asarray(block)
         if self._mono_output is None:
             self._mono_output = block.ndim == 1
-        data = as_channels_first(block, self.channels)
-        self._waiting_input = np.concatenate([self._waiting_input, data], axis=1)
-        return self._emit(self._main.process(data), final=False)
+        data = as_channels_first(block, self.channels, dtype=block.dtype)
+        outputs = [np.zeros((self.channels, 0), dtype=np.float32)]
+        for start in range(0, data.shape[1], _CHUNK_SAMPLES):
+            chunk = data[:, start:start + _CHUNK_SAMPLES].astype(np.float32)
+            self._waiting_input = np.concatenate([self._waiting_input, chunk], axis=1)
+            outputs.append(self._emit(self._main.process(chunk), final=False))
+        return self._shape(np.concatenate(outputs, axis=1))
 
     def flush(self) -> np.ndarray:
         """Returns the remaining output; the concatenated outputs match the input length."""
         if self._flushed:
             return self._shape(np.zeros((self.channels, 0), dtype=np.float32))
         self._flushed = True
-        return self._emit(self._main.flush(), final=True)
+        return self._shape(self._emit(self._main.flush(), final=True))
 
     def _emit(self, main_gain: np.ndarray, final: bool) -> np.ndarray:
         count = main_gain.size
@@ -127,7 +132,7 @@ class TruePeakLimiter:
         if count:
             self._min_gain = min(self._min_gain, float(total_gain.min()))
             self._samples_limited += int(np.count_nonzero(total_gain < 1.0))
-        return self._shape(out)
+        return out
 
     def _shape(self, out: np.ndarray) -> np.ndarray:
         return out[0] if self._mono_output else out

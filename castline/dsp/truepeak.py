@@ -22,6 +22,8 @@ HALF_TAPS = 8
 """Each interpolated phase uses samples ``n - HALF_TAPS + 1 .. n + HALF_TAPS`` (16 taps)."""
 KAISER_BETA = 5.5
 _CHUNK_SAMPLES = 8192
+# Streams cut huge blocks into pieces of this size so temporaries stay small.
+_STREAM_CHUNK_SAMPLES = 65_536
 # Narrower products may be computed by a different BLAS kernel, which would make results
 # depend on how the stream was cut into blocks.
 _MIN_BLAS_COLUMNS = 32
@@ -175,7 +177,11 @@ class TruePeakEnvelope:
         block = as_channels_first(block, self.channels)
         if skippable is None:
             skippable = np.zeros(block.shape[1], dtype=bool)
-        return self._advance(block, skippable)
+        if block.shape[1] <= _STREAM_CHUNK_SAMPLES:
+            return self._advance(block, skippable)
+        step = _STREAM_CHUNK_SAMPLES
+        return np.concatenate([self._advance(block[:, s:s + step], skippable[s:s + step])
+                               for s in range(0, block.shape[1], step)])
 
     def flush(self) -> np.ndarray:
         """Envelope of the remaining samples (silence assumed after the end)."""
@@ -229,9 +235,12 @@ class TruePeakMeter:
 
     def process(self, block: np.ndarray) -> None:
         """Feed ``(samples,)`` (mono) or ``(channels, samples)`` float32/float64 audio."""
-        env = self._envelope.process(block)
-        if env.size:
-            self._peak_linear = max(self._peak_linear, float(env.max()))
+        block = np.asarray(block)
+        block = as_channels_first(block, self.channels, dtype=block.dtype)
+        for start in range(0, block.shape[1], _STREAM_CHUNK_SAMPLES):
+            env = self._envelope.process(block[:, start:start + _STREAM_CHUNK_SAMPLES])
+            if env.size:
+                self._peak_linear = max(self._peak_linear, float(env.max()))
 
     @property
     def true_peak_linear(self) -> float:

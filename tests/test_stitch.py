@@ -120,3 +120,28 @@ def test_seam_metric_finds_an_injected_click():
     clean = seam_jump_db(audio, RATE, RATE)
     audio[RATE] += 0.5
     assert clean < CLICK_THRESHOLD_DB < seam_jump_db(audio, RATE, RATE)
+
+
+def test_stitch_memory_does_not_grow_with_length(tmp_path):
+    """Peak traced allocations for 20 chunks and for 80 chunks are about the same."""
+    import tracemalloc
+
+    peaks = []
+    for count in (20, 80):
+        store = open_store(tmp_path / f"store{count}")
+        signals = [speech_like(3.0, RATE, seed=i, level_db=-20 - (i % 5)) for i in range(count)]
+        boundaries = [Boundary.START] + [Boundary.TURN] * (count - 1)
+        jobs, records = store_synthetic_chunks(store, signals, ["a", "b"] * (count // 2), boundaries,
+                                               _mkdir(tmp_path / f"c{count}"))
+        del signals
+        tracemalloc.start()
+        stitch(jobs, records, store, tmp_path / f"out{count}.wav")
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < peaks[0] * 1.3 + 2_000_000, peaks
+    assert peaks[1] < 40_000_000  # 80 × 3 s of float32 would be 23 MB if it were all held
+
+
+def _mkdir(path):
+    path.mkdir()
+    return path

@@ -40,3 +40,11 @@ def peak_excess_db(reading: LoudnessReading, preset: Preset) -> float:
     """How far the relevant peak is above the ceiling (dB; ≤ 0 when fine)."""
     peak = reading.sample_peak_dbfs if preset.peak_measure == "sample" else reading.true_peak_dbtp
     return (peak if peak is not None else -math.inf) - preset.ceiling_dbtp
+
+
+def noise_floor_problem(noise_floor_dbfs: float, preset: Preset) -> str | None:
+    """For presets with a noise-floor limit (ACX): what is wrong, or None."""
+    limit = preset.noise_floor_max_dbfs
+    if limit is None or math.isnan(noise_floor_dbfs) or noise_floor_dbfs <= limit:
+        return None
+    return f"noise floor {noise_floor_dbfs:.1f} dBFS above {limit:.0f} dBFS"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -29,3 +30,9 @@ def derive_seed(seed: int, key_material: str) -> int:
     """A per-chunk seed from the episode seed and the chunk's content (0 ≤ seed < 2**31)."""
     digest = hashlib.sha256(f"{seed}:{key_material}".encode("utf-8")).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+@functools.lru_cache(maxsize=32)
+def file_digest(path: str) -> str:
+    """Short (16 hex) SHA-256 of a model file, cached per process: part of engine identities."""
+    return sha256_file(path)[:16]

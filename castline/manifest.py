@@ -45,6 +45,13 @@ def reading_dict(reading: LoudnessReading) -> dict[str, object]:
     return {key: _finite(value) for key, value in data.items()}
 
 
+def _floor(value: float) -> object:
+    """JSON for a noise floor: a number, "digital-silence" for -inf, None when unmeasured."""
+    if math.isinf(value) and value < 0:
+        return "digital-silence"
+    return _finite(value)
+
+
 def _finite(value: object) -> object:
     if isinstance(value, float):
         return round(value, 3) if math.isfinite(value) else None
@@ -107,6 +114,7 @@ def build_manifest(plan: RenderPlan, records: Sequence[ChunkRecord], stitched: S
             "passes": mastered.passes,
             "limited_samples": mastered.limited_samples,
             "max_gain_reduction_db": round(mastered.max_gain_reduction_db, 3),
+            "noise_floor_dbfs": _floor(mastered.noise_floor_dbfs),
             "stitched": reading_dict(stitched.reading),
             "master": reading_dict(mastered.reading),
         },

@@ -11,6 +11,7 @@ import soundfile
 
 from castline.dsp.limiter import TruePeakLimiter
 from castline.dsp.loudness import LoudnessMeter, LoudnessReading
+from castline.dsp.noisefloor import NoiseFloorMeter
 from castline.presets import Preset
 from castline.progress import emit
 
@@ -32,6 +33,7 @@ class MasterResult:
     limited_samples: int
     max_gain_reduction_db: float
     chain: tuple[dict[str, object], ...]
+    noise_floor_dbfs: float = float("nan")
 
 
 def programme_gain_db(reading: LoudnessReading, preset: Preset) -> float:
@@ -59,14 +61,14 @@ def master(stitched_path: str | Path, stitched: LoudnessReading, preset: Preset,
     gain_db = programme_gain_db(stitched, preset) + gain_offset_db
     result = None
     for attempt in range(1, MAX_PASSES + 1):
-        reading, limited, reduction = _master_pass(Path(stitched_path), Path(out_path), gain_db, ceiling,
+        reading, limited, reduction, floor = _master_pass(Path(stitched_path), Path(out_path), gain_db, ceiling,
                                                    block_samples)
-        result = (gain_db, reading, limited, reduction, attempt)
+        result = (gain_db, reading, limited, reduction, attempt, floor)
         error_db = programme_gain_db(reading, preset) + gain_offset_db
         if abs(error_db) <= LOUDNESS_ACCURACY_LU or limited == 0:
             break
         gain_db += error_db
-    gain_db, reading, limited, reduction, passes = result
+    gain_db, reading, limited, reduction, passes, floor = result
     chain = (
         {"step": "programme_gain", "gain_db": round(gain_db, 4)},
         {"step": "true_peak_limiter", "ceiling_dbtp": ceiling, "lookahead_ms": 5.0, "release_ms": 80.0,
@@ -74,36 +76,41 @@ def master(stitched_path: str | Path, stitched: LoudnessReading, preset: Preset,
         {"step": "quantise", "format": "WAV PCM 24-bit"},
     )
     return MasterResult(path=str(out_path), gain_db=gain_db, ceiling_dbtp=ceiling, reading=reading, passes=passes,
-                        limited_samples=limited, max_gain_reduction_db=reduction, chain=chain)
+                        limited_samples=limited, max_gain_reduction_db=reduction, chain=chain,
+                        noise_floor_dbfs=floor)
 
 
 def _master_pass(source: Path, target: Path, gain_db: float, ceiling_dbtp: float,
-                 block_samples: int) -> tuple[LoudnessReading, int, float]:
+                 block_samples: int) -> tuple[LoudnessReading, int, float, float]:
     gain = np.float32(10 ** (gain_db / 20))
     with soundfile.SoundFile(str(source)) as reader:
         sample_rate, channels, frames = reader.samplerate, reader.channels, reader.frames
         limiter = TruePeakLimiter(sample_rate, channels, ceiling_dbtp=ceiling_dbtp)
         meter = LoudnessMeter(sample_rate, channels)
+        floor = NoiseFloorMeter(sample_rate)
         emit("master", total=max(1, math.ceil(frames / block_samples)))
         with soundfile.SoundFile(str(target), "w", samplerate=sample_rate, channels=channels, subtype="PCM_24",
                                  format="WAV") as writer:
             for block in reader.blocks(blocksize=block_samples, dtype="float32", always_2d=True):
                 ready = limiter.process(_channels_first(block) * gain)
-                _write_quantised(ready, writer, meter)
+                _write_quantised(ready, writer, meter, floor)
                 emit("master", advance=1)
-            _write_quantised(limiter.flush(), writer, meter)
-    return meter.result(), int(limiter.samples_limited), float(limiter.gain_reduction_max_db)
+            _write_quantised(limiter.flush(), writer, meter, floor)
+    return (meter.result(), int(limiter.samples_limited), float(limiter.gain_reduction_max_db),
+            floor.noise_floor_dbfs)
 
 
 def _channels_first(block: np.ndarray) -> np.ndarray:
     return block[:, 0] if block.shape[1] == 1 else np.ascontiguousarray(block.T)
 
 
-def _write_quantised(samples: np.ndarray, writer: soundfile.SoundFile, meter: LoudnessMeter) -> None:
+def _write_quantised(samples: np.ndarray, writer: soundfile.SoundFile, meter: LoudnessMeter,
+                     floor: NoiseFloorMeter) -> None:
     if samples.size == 0:
         return
     # Meter exactly what the file will hold: the 24-bit grid.
     quantised = (np.round(np.clip(samples, -1.0, 1.0 - 1 / PCM24_SCALE) * PCM24_SCALE) / PCM24_SCALE).astype(
         np.float32)
     meter.process(quantised)
+    floor.process(quantised)
     writer.write(quantised if quantised.ndim == 1 else quantised.T)

@@ -8,7 +8,9 @@ from typing import Sequence
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
+from castline.compliance import noise_floor_problem
 from castline.encode import EncodedFile, deliver
+from castline.errors import DeliveryError
 from castline.manifest import RenderStats
 from castline.master import MasterResult, master
 from castline.options import RenderOptions
@@ -49,7 +51,11 @@ def stitch_chunks(plan: RenderPlan, records: Sequence[ChunkRecord], settings: St
 
 @task(name="master", cache_policy=NONE)
 def master_programme(plan: RenderPlan, stitched: StitchResult, work_dir: str) -> MasterResult:
-    return master(stitched.path, stitched.reading, plan.preset, Path(work_dir) / "master.wav")
+    mastered = master(stitched.path, stitched.reading, plan.preset, Path(work_dir) / "master.wav")
+    problem = noise_floor_problem(mastered.noise_floor_dbfs, plan.preset)
+    if problem:
+        raise DeliveryError(f"master misses preset '{plan.preset.name}': {problem}")
+    return mastered
 
 
 @task(name="encode", cache_policy=NONE)

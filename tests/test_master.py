@@ -85,3 +85,18 @@ def test_silent_programme_is_an_error(tmp_path):
     meter.process(np.zeros(RATE * 5, np.float32))
     with pytest.raises(ValueError, match="silent"):
         master(path, meter.result(), PRESETS["podcast"], tmp_path / "master.wav")
+
+
+def test_noise_floor_is_measured(tmp_path):
+    from castline.dsp.noisefloor import NoiseFloorMeter
+
+    rng = np.random.default_rng(0)
+    hiss = (rng.standard_normal(RATE * 3) * 10 ** (-65 / 20)).astype(np.float32)
+    speech = speech_like(3.0, RATE, seed=1, level_db=-20)
+    meter = NoiseFloorMeter(RATE)
+    for block in np.array_split(np.concatenate([speech, hiss, speech]), 7):
+        meter.process(block)
+    assert abs(meter.noise_floor_dbfs - (-65.0)) < 0.5
+    silent = NoiseFloorMeter(RATE)
+    silent.process(np.concatenate([speech, np.zeros(RATE, np.float32)]))
+    assert silent.noise_floor_dbfs == -np.inf

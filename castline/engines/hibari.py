@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib.metadata
 import importlib.util
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 
 from castline.engines.base import Availability, Engine, EngineCapabilities
 from castline.engines.textprep import plain_punctuation
+from castline.hashing import file_digest
 from castline.voices import VoiceProfile
 
 
@@ -41,7 +41,7 @@ class HibariEngine(Engine):
     @classmethod
     def identity(cls, voice: VoiceProfile) -> str:
         path = _voice_file(voice.engine_voice)
-        digest = _file_digest(str(path)) if path and path.is_file() else "missing"
+        digest = file_digest(str(path)) if path and path.is_file() else "missing"
         return f"hibari-tts {importlib.metadata.version('hibari-tts')} model {digest}"
 
     def synthesize(self, texts: Sequence[str], voice: VoiceProfile, seeds: Sequence[int]) -> list[np.ndarray]:
@@ -81,14 +81,3 @@ def _voice_file(engine_voice: str) -> Path | None:
     from hibari.voices import cache_dir
 
     return Path(cache_dir()) / entry["file"]
-
-
-@functools.lru_cache(maxsize=16)
-def _file_digest(path: str) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]

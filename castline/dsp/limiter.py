@@ -36,6 +36,9 @@ MAIN_MARGIN_DB = 0.1
 """The main gain computer aims this far under the ceiling (dB)."""
 SAFETY_MARGIN_DB = 0.02
 """The safety gain computer aims this far under the ceiling (dB)."""
+SAFETY_MIN_LOOKAHEAD_SAMPLES = 64
+"""The safety stage's corrections are tiny; a ramp this long keeps its own error far below
+its margin even when the main lookahead is very short."""
 RELEASE_DB_PER_RELEASE_TIME = 3.0
 """``release_ms`` is the time the gain takes to recover by this many dB."""
 _HOLD_SAMPLES = HALF_TAPS
@@ -69,7 +72,8 @@ class TruePeakLimiter:
         self._main = _GainComputer(sample_rate, channels, ceiling_dbtp - MAIN_MARGIN_DB,
                                    lookahead, release_np_per_sample)
         self._safety = _GainComputer(sample_rate, channels, ceiling_dbtp - SAFETY_MARGIN_DB,
-                                     lookahead, release_np_per_sample)
+                                     max(lookahead, SAFETY_MIN_LOOKAHEAD_SAMPLES),
+                                     release_np_per_sample)
         self._waiting_input = np.zeros((channels, 0), dtype=np.float32)
         self._waiting_main = np.zeros((channels, 0), dtype=np.float32)
         self._waiting_main_gain = np.zeros(0)

@@ -128,7 +128,7 @@ class LoudnessMeter:
             offsets = [self._boundary(k) - chunk_start for k in range(first + 1, last + 1)]
             sums.append(np.add.reduceat(squares[:, :offsets[-1]], offsets[:-1], axis=1))
         sums = np.concatenate(sums, axis=1)
-        self._weighted_powers.extend(self._weights @ sums[:c])
+        self._weighted_powers.extend((self._weights[:, np.newaxis] * sums[:c]).sum(axis=0))
         self._raw_powers.extend(sums[c:].sum(axis=0))
         self._pending = squares[:, self._boundary(last) - chunk_start:].copy()
 

@@ -96,7 +96,7 @@ def _render_one(job: ChunkJob, plan: RenderPlan, store: Store) -> ChunkRecord:
     if audio.size == 0 or not np.all(np.isfinite(audio)):
         raise EngineError(f"engine '{job.engine}' produced no usable audio for chunk {job.index} "
                           f"({_excerpt(job.text)})", source=plan.episode.source_path, line=job.source_line)
-    meter = LoudnessMeter(PROJECT_SAMPLE_RATE, 1)
+    meter = LoudnessMeter(PROJECT_SAMPLE_RATE, 1, true_peak=False)
     meter.process(audio)
     lufs = meter.result().integrated_lufs
     with tempfile.TemporaryDirectory(prefix="castline-chunk-") as folder:

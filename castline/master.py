@@ -11,7 +11,6 @@ import soundfile
 
 from castline.dsp.limiter import TruePeakLimiter
 from castline.dsp.loudness import LoudnessMeter, LoudnessReading
-from castline.dsp.noisefloor import NoiseFloorMeter
 from castline.presets import Preset
 from castline.progress import emit
 
@@ -87,30 +86,27 @@ def _master_pass(source: Path, target: Path, gain_db: float, ceiling_dbtp: float
         sample_rate, channels, frames = reader.samplerate, reader.channels, reader.frames
         limiter = TruePeakLimiter(sample_rate, channels, ceiling_dbtp=ceiling_dbtp)
         meter = LoudnessMeter(sample_rate, channels)
-        floor = NoiseFloorMeter(sample_rate)
         emit("master", total=max(1, math.ceil(frames / block_samples)))
         with soundfile.SoundFile(str(target), "w", samplerate=sample_rate, channels=channels, subtype="PCM_24",
                                  format="WAV") as writer:
             for block in reader.blocks(blocksize=block_samples, dtype="float32", always_2d=True):
                 ready = limiter.process(_channels_first(block) * gain)
-                _write_quantised(ready, writer, meter, floor)
+                _write_quantised(ready, writer, meter)
                 emit("master", advance=1)
-            _write_quantised(limiter.flush(), writer, meter, floor)
+            _write_quantised(limiter.flush(), writer, meter)
     return (meter.result(), int(limiter.samples_limited), float(limiter.gain_reduction_max_db),
-            floor.noise_floor_dbfs)
+            meter.noise_floor_dbfs())
 
 
 def _channels_first(block: np.ndarray) -> np.ndarray:
     return block[:, 0] if block.shape[1] == 1 else np.ascontiguousarray(block.T)
 
 
-def _write_quantised(samples: np.ndarray, writer: soundfile.SoundFile, meter: LoudnessMeter,
-                     floor: NoiseFloorMeter) -> None:
+def _write_quantised(samples: np.ndarray, writer: soundfile.SoundFile, meter: LoudnessMeter) -> None:
     if samples.size == 0:
         return
     # Meter exactly what the file will hold: the 24-bit grid.
     quantised = (np.round(np.clip(samples, -1.0, 1.0 - 1 / PCM24_SCALE) * PCM24_SCALE) / PCM24_SCALE).astype(
         np.float32)
     meter.process(quantised)
-    floor.process(quantised)
     writer.write(quantised if quantised.ndim == 1 else quantised.T)

@@ -87,16 +87,17 @@ def test_silent_programme_is_an_error(tmp_path):
         master(path, meter.result(), PRESETS["podcast"], tmp_path / "master.wav")
 
 
-def test_noise_floor_is_measured(tmp_path):
-    from castline.dsp.noisefloor import NoiseFloorMeter
-
+def test_noise_floor_is_measured():
     rng = np.random.default_rng(0)
     hiss = (rng.standard_normal(RATE * 3) * 10 ** (-65 / 20)).astype(np.float32)
     speech = speech_like(3.0, RATE, seed=1, level_db=-20)
-    meter = NoiseFloorMeter(RATE)
+    meter = LoudnessMeter(RATE, 1)
     for block in np.array_split(np.concatenate([speech, hiss, speech]), 7):
         meter.process(block)
-    assert abs(meter.noise_floor_dbfs - (-65.0)) < 0.5
-    silent = NoiseFloorMeter(RATE)
+    assert abs(meter.noise_floor_dbfs() - (-65.0)) < 0.5
+    silent = LoudnessMeter(RATE, 1)
     silent.process(np.concatenate([speech, np.zeros(RATE, np.float32)]))
-    assert silent.noise_floor_dbfs == -np.inf
+    assert silent.noise_floor_dbfs() == -np.inf
+    short = LoudnessMeter(RATE, 1)
+    short.process(speech[:RATE // 4])
+    assert np.isnan(short.noise_floor_dbfs())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -86,7 +88,8 @@ def _render_one(job: ChunkJob, plan: RenderPlan, store: Store) -> ChunkRecord:
     voice = plan.voice(job.voice_id)
     engine = get_engine(job.engine)
     try:
-        [native] = engine.synthesize([job.text], voice, [job.seed])
+        with _engine_lock(engine):
+            [native] = engine.synthesize([job.text], voice, [job.seed])
     except EngineError:
         raise
     except Exception as error:  # an engine failing on one input must name that input
@@ -110,6 +113,18 @@ def _render_one(job: ChunkJob, plan: RenderPlan, store: Store) -> ChunkRecord:
     # The metadata object is written last: its presence marks the chunk complete.
     store.put_bytes(json.dumps(meta, sort_keys=True).encode(), meta_key(job.key))
     return record
+
+
+_SERIAL_LOCKS: dict[str, threading.Lock] = {}
+_SERIAL_LOCKS_GUARD = threading.Lock()
+
+
+def _engine_lock(engine) -> AbstractContextManager:
+    """A per-engine lock for engines that are slower when run in parallel threads."""
+    if engine.capabilities.thread_parallel:
+        return nullcontext()
+    with _SERIAL_LOCKS_GUARD:
+        return _SERIAL_LOCKS.setdefault(engine.name, threading.Lock())
 
 
 def _excerpt(text: str, limit: int = 40) -> str:

@@ -80,3 +80,40 @@ def test_resample_to_project_rate_keeps_a_tone(rate):
     peak_hz = np.argmax(spectrum) * PROJECT_SAMPLE_RATE / (out.size - 2000)
     assert abs(peak_hz - 440) < 2
     assert abs(np.sqrt(np.mean(out[1000:-1000] ** 2)) - 0.5 / np.sqrt(2)) < 0.01
+
+
+def test_gil_bound_engines_are_serialised_across_threads():
+    import threading
+    import time
+
+    from castline.synthesis import _engine_lock
+
+    class Caps:
+        def __init__(self, parallel):
+            self.thread_parallel = parallel
+
+    class Fake:
+        def __init__(self, name, parallel):
+            self.name, self.capabilities = name, Caps(parallel)
+
+    def max_concurrency(engine):
+        state = {"now": 0, "max": 0}
+        guard = threading.Lock()
+
+        def work():
+            with _engine_lock(engine):
+                with guard:
+                    state["now"] += 1
+                    state["max"] = max(state["max"], state["now"])
+                time.sleep(0.05)
+                with guard:
+                    state["now"] -= 1
+
+        threads = [threading.Thread(target=work) for _ in range(3)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        return state["max"]
+
+    assert max_concurrency(Fake("serial-test", False)) == 1
+    assert max_concurrency(Fake("parallel-test", True)) == 3
+    assert engine_class("hibari").capabilities.thread_parallel is False

@@ -18,6 +18,8 @@ class EngineCapabilities:
     ``max_chars``: hard text budget per synthesis call (characters); ``target_chars``: the
     planner's preferred chunk size; ``sample_rate``: native output rate (Hz).
     ``deterministic``: the same text, voice and seed give bit-identical audio.
+    ``thread_parallel``: synthesis mostly releases the GIL, so worker threads run it in
+    parallel; when False, calls are serialised across threads (parallel calls measured slower).
     """
 
     languages: tuple[str, ...]
@@ -26,6 +28,7 @@ class EngineCapabilities:
     target_chars: int
     sample_rate: int
     deterministic: bool
+    thread_parallel: bool = True
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
+from castline.errors import EngineError
 from castline.voices import VoiceProfile
 
 
@@ -48,6 +49,10 @@ class Engine(ABC):
 
     name: str = ""
     capabilities: EngineCapabilities
+    windowed = False
+
+    def __init__(self, options: "EngineOptions | None" = None) -> None:
+        self.options = options or EngineOptions()
 
     @classmethod
     @abstractmethod
@@ -70,3 +75,61 @@ class Engine(ABC):
 
     def close(self) -> None:
         """Release models and sessions."""
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Engine settings from the CLI or flow parameters (validated there).
+
+    ``model``: a local directory or a Hub id; ``device``: "auto", "cpu", "cuda", "cuda:N";
+    ``dtype``: "auto", "float32", "bfloat16", "float16"; ``diffusion_steps`` and
+    ``guidance_scale`` for diffusion-headed models.
+    """
+
+    model: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    diffusion_steps: int = 10
+    guidance_scale: float = 1.3
+
+    def identity(self) -> dict[str, object]:
+        """The options that shape audio (for cache keys): not the device."""
+        return {"model": self.model, "dtype": self.dtype, "diffusion_steps": self.diffusion_steps,
+                "guidance_scale": self.guidance_scale}
+
+
+@dataclass(frozen=True)
+class WindowLine:
+    """One turn inside a window: ``speaker`` is the 0-based slot in ``Window.voices``."""
+
+    speaker: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Window:
+    """Consecutive turns rendered in one call so turn-taking and prosody come from the model.
+
+    ``voices``: at most 4 profiles (with reference audio), in slot order.
+    ``estimated_seconds``: the planner's duration estimate, used for the token budget.
+    """
+
+    lines: tuple[WindowLine, ...]
+    voices: tuple[VoiceProfile, ...]
+    seed: int
+    estimated_seconds: float
+
+
+class WindowError(EngineError):
+    """A window produced no usable audio (nothing, no end before the budget, non-finite)."""
+
+
+class WindowedEngine(Engine):
+    """An engine that renders whole multi-speaker windows (one waveform per window)."""
+
+    windowed = True
+
+    @abstractmethod
+    def synthesize_windows(self, windows: Sequence[Window]) -> list[np.ndarray]:
+        """One float32 mono waveform per window at the engine's rate; raises ``WindowError``
+        naming the failing window's index when a window yields no usable audio."""

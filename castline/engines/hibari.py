@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from castline.engines.base import Availability, Engine, EngineCapabilities
+from castline.engines.base import Availability, Engine, EngineCapabilities, EngineOptions
 from castline.engines.textprep import plain_punctuation
 from castline.hashing import file_digest
 from castline.voices import VoiceProfile
@@ -22,7 +22,8 @@ class HibariEngine(Engine):
                                       # Its vocoder runs in Python/numpy: 2 threads measured 1.7x slower than 1.
                                       thread_parallel=False)
 
-    def __init__(self) -> None:
+    def __init__(self, options: EngineOptions | None = None) -> None:
+        super().__init__(options)
         self._models: dict[str, object] = {}
 
     @classmethod

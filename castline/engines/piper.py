@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from castline.engines.base import Availability, Engine, EngineCapabilities
+from castline.engines.base import Availability, Engine, EngineCapabilities, EngineOptions
 from castline.engines.textprep import plain_punctuation
 from castline.hashing import file_digest
 from castline.voices import VoiceProfile
@@ -30,7 +30,8 @@ class PiperEngine(Engine):
     capabilities = EngineCapabilities(languages=("*",), cloning=False, max_chars=400, target_chars=300,
                                       sample_rate=22_050, deterministic=False)
 
-    def __init__(self) -> None:
+    def __init__(self, options: EngineOptions | None = None) -> None:
+        super().__init__(options)
         self._voices: dict[str, object] = {}
 
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from castline.engines.base import Engine
+from castline.engines.base import Engine, EngineOptions
 from castline.engines.registry import engine_class
 
 _local = threading.local()
@@ -13,8 +13,8 @@ _loaded: list[Engine] = []
 _generation = 0
 
 
-def get_engine(name: str) -> Engine:
-    """The calling thread's instance of engine ``name`` (loaded once per thread).
+def get_engine(name: str, options: EngineOptions = EngineOptions()) -> Engine:
+    """The calling thread's instance of engine ``name`` with ``options`` (loaded once per thread).
 
     Per thread rather than per process because the engines' Python wrappers keep per-call
     state that is not documented as thread-safe; onnxruntime itself would allow sharing.
@@ -22,10 +22,10 @@ def get_engine(name: str) -> Engine:
     if getattr(_local, "generation", None) != _generation:
         _local.engines = {}
         _local.generation = _generation
-    engine = _local.engines.get(name)
+    engine = _local.engines.get((name, options))
     if engine is None:
-        engine = engine_class(name)()
-        _local.engines[name] = engine
+        engine = engine_class(name)(options)
+        _local.engines[(name, options)] = engine
         with _lock:
             _loaded.append(engine)
     return engine

@@ -74,6 +74,22 @@ def _parser() -> argparse.ArgumentParser:
     voices_list.add_argument("--voices-dir")
     voices_list.set_defaults(handler=_voices_list)
 
+    voices_add = voice_commands.add_parser("add", help="add a cloned voice from a reference clip (needs consent)")
+    voices_add.add_argument("name", help="voice id (lowercase letters, digits, '.', '_', '-')")
+    voices_add.add_argument("--ref", required=True, help="reference clip: any common format and rate, 3–30 s")
+    voices_add.add_argument("--transcript", help="what the reference says (helps some engines)")
+    consent = voices_add.add_mutually_exclusive_group(required=True)
+    consent.add_argument("--consent", metavar="FILE", help="evidence of consent (signed form, recording…)")
+    consent.add_argument("--consent-statement", metavar="TEXT", help="the speaker's consent, in words")
+    voices_add.add_argument("--consent-who", help="who consented (default: the voice's name)")
+    voices_add.add_argument("--consent-scope", help="what the consent covers (default: voice cloning for castline renders)")
+    voices_add.add_argument("--engine", default="vibevoice", help="cloning engine for this voice (default: vibevoice)")
+    voices_add.add_argument("--language", default="en")
+    voices_add.add_argument("--display-name")
+    voices_add.add_argument("--replace", action="store_true", help="replace an existing voice (new version)")
+    voices_add.add_argument("--voices-dir")
+    voices_add.set_defaults(handler=_voices_add)
+
     engines = commands.add_parser("engines", help="text-to-speech engines")
     engine_commands = engines.add_subparsers(title="engines commands")
     engines_list = engine_commands.add_parser("list", help="list engines and whether they are usable here")
@@ -202,6 +218,22 @@ def _voices_list(args: argparse.Namespace) -> int:
                       "clone" if profile.is_clone else "stock",
                       "yes" if usable.usable else f"no: {usable.reason}")
     Console().print(table)
+    return 0
+
+
+def _voices_add(args: argparse.Namespace) -> int:
+    from castline.voice_ingest import add_voice
+    from castline.voices import default_voices_dir
+
+    profile, report = add_voice(args.voices_dir or default_voices_dir(), args.name, args.ref, engine=args.engine,
+                                consent_file=args.consent, consent_statement=args.consent_statement,
+                                consent_who=args.consent_who, consent_scope=args.consent_scope,
+                                transcript=args.transcript, language=args.language,
+                                display_name=args.display_name, replace=args.replace)
+    for message in report.warnings:
+        print(f"warning: {args.ref}: {message}", file=sys.stderr)
+    print(f"added voice '{profile.voice_id}' version {profile.version} ({report.duration_s:.1f} s, "
+          f"{report.source_sample_rate} Hz → 24000 Hz mono, level {report.gain_db:+.1f} dB): {profile.source_path}")
     return 0
 
 

@@ -105,7 +105,10 @@ def build_manifest(plan: RenderPlan, records: Sequence[ChunkRecord], stitched: S
         "chunks": chunks,
         "voices": [{"id": voice.voice_id, "name": voice.display_name, "language": voice.language,
                     "engine": voice.engine, "engine_voice": voice.engine_voice, "profile_hash": voice.profile_hash,
-                    "cloned": voice.is_clone} for voice in plan.voices],
+                    "profile_version": voice.version, "cloned": voice.is_clone,
+                    "consent": ({"who": voice.consent.who, "when": voice.consent.when, "scope": voice.consent.scope,
+                                 "evidence": "file" if voice.consent.evidence else "statement"}
+                                if voice.consent else None)} for voice in plan.voices],
         "engines": [{"name": name, "version": identity} for name, identity in plan.engines],
         "mastering": {
             "stitch_chain": list(stitched.chain),

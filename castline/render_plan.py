@@ -104,6 +104,11 @@ def _resolve_voices(episode: Episode, library: VoiceLibrary, engine: str | None)
         if not usability.usable:
             raise VoiceError(f"voice '{profile.voice_id}' (speaker {entry.speaker}) is not usable here: "
                              f"{usability.reason}", source=episode.source_path)
+        engine_name = _engine_for(profile, engine)
+        if engine_class(engine_name).capabilities.cloning and profile.consent is None:
+            raise VoiceError(f"voice '{profile.voice_id}' has no consent record, and engine '{engine_name}' clones "
+                             f"voices: cloning needs consent (castline voices add … --consent FILE)",
+                             source=profile.source_path)
         resolved[entry.speaker] = profile
     return resolved
 

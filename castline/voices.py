@@ -16,9 +16,9 @@ from castline.errors import VoiceError
 
 VOICE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _ALLOWED_KEYS = {"id", "name", "language", "engine", "engine_voice", "engine_options", "description",
-                 "license", "gender", "reference", "consent"}
+                 "license", "gender", "reference", "consent", "version", "ingest"}
 _REFERENCE_KEYS = {"audio", "sha256", "transcript"}
-_CONSENT_KEYS = {"who", "when", "scope", "evidence", "statement"}
+_CONSENT_KEYS = {"who", "when", "scope", "evidence", "evidence_sha256", "statement"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class VoiceProfile:
     consent: ConsentRecord | None = None
     source_path: str = ""
     profile_hash: str = ""
+    version: int = 1
 
     @property
     def is_clone(self) -> bool:
@@ -106,6 +107,9 @@ def load_voice_profile(path: str | Path) -> VoiceProfile:
                                                 for k, v in options.items()):
         raise VoiceError("must map option names to numbers, strings or booleans", source=where,
                          field="engine_options")
+    version = raw.get("version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise VoiceError("must be a whole number ≥ 1", source=where, field="version")
     reference = _parse_reference(raw.get("reference"), path.parent, where)
     consent = _parse_consent(raw.get("consent"), path.parent, where)
     profile = VoiceProfile(
@@ -120,6 +124,7 @@ def load_voice_profile(path: str | Path) -> VoiceProfile:
         reference=reference,
         consent=consent,
         source_path=where,
+        version=version,
     )
     digest = hashlib.sha256(json.dumps(_hashable(profile), sort_keys=True).encode()).hexdigest()
     return _with_hash(profile, digest)
@@ -194,6 +199,10 @@ def _parse_consent(raw: object, folder: Path, where: str) -> ConsentRecord | Non
         if not isinstance(evidence, str) or not _inside(folder, evidence, where, "consent.evidence").is_file():
             raise VoiceError(f"evidence file '{evidence}' does not exist in the profile folder", source=where,
                              field="consent.evidence")
+        declared = raw.get("evidence_sha256")
+        if declared is not None and declared != _sha256_file(_inside(folder, evidence, where, "consent.evidence")):
+            raise VoiceError(f"sha256 does not match '{evidence}' (evidence changed since it was recorded)",
+                             source=where, field="consent.evidence_sha256")
     elif not isinstance(statement, str) or not statement.strip():
         raise VoiceError("must be non-empty text", source=where, field="consent.statement")
     return ConsentRecord(evidence=evidence, statement=statement, **values)

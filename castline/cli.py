@@ -57,7 +57,16 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--format", default="wav", help="comma-separated: wav,flac,mp3,opus (default: wav)")
     render.add_argument("--cast", nargs="+", default=[], metavar="SPEAKER=VOICE",
                         help="voices per speaker, e.g. --cast 1=heart 2=joe")
-    render.add_argument("--engine", help="render every voice with this engine")
+    render.add_argument("--engine", help="render every voice with this engine (e.g. vibevoice, pocket-tts)")
+    render.add_argument("--model", help="model for engines that need weights: a local directory or a Hub id")
+    render.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
+    render.add_argument("--dtype", default="auto", help="auto (bfloat16 on cuda, float32 on cpu), float32, bfloat16, float16")
+    render.add_argument("--diffusion-steps", type=int, default=10, help="diffusion steps per frame (vibevoice)")
+    render.add_argument("--guidance-scale", type=float, default=1.3, help="classifier-free guidance (vibevoice)")
+    render.add_argument("--window-words", type=int, default=120,
+                        help="words per multi-speaker window for windowed engines (default 120, ~50 s)")
+    render.add_argument("--exact-timings", action="store_true",
+                        help="windowed engines: one line per window, so every turn timing is exact")
     render.add_argument("--workers", type=int, default=None, help="parallel synthesis workers (default: CPU count, max 4)")
     render.add_argument("--seed", type=int, default=0, help="base seed for every chunk (default: 0)")
     render.add_argument("--voices-dir", help="voice profiles folder (default: $CASTLINE_VOICES_DIR or ./voices)")
@@ -98,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from castline.engines.base import EngineOptions
     from castline.options import RenderOptions, parse_cast, parse_pauses
     from castline.render_plan import prepare_render
     from castline.runtime import configure_prefect_environment
@@ -105,7 +115,11 @@ def _render(args: argparse.Namespace) -> int:
     formats = tuple(part.strip().lower() for part in args.format.split(",") if part.strip())
     options_kwargs = dict(script=str(Path(args.script)), out=args.out, preset=args.preset, formats=formats,
                           cast=parse_cast(args.cast), engine=args.engine, seed=args.seed, voices_dir=args.voices_dir,
-                          pauses_ms=parse_pauses(args.pause), force=args.force)
+                          pauses_ms=parse_pauses(args.pause), force=args.force,
+                          engine_options=EngineOptions(model=args.model, device=args.device, dtype=args.dtype,
+                                                       diffusion_steps=args.diffusion_steps,
+                                                       guidance_scale=args.guidance_scale),
+                          window_words=args.window_words, exact_timings=args.exact_timings)
     if args.workers is not None:
         options_kwargs["workers"] = args.workers
     options = RenderOptions(**options_kwargs)
@@ -244,7 +258,8 @@ def _engines_list(args: argparse.Namespace) -> int:
     from castline.engines.registry import engine_class, engine_names
 
     table = Table(title="engines")
-    for column in ("name", "languages", "cloning", "text budget", "rate (Hz)", "deterministic", "usable here"):
+    for column in ("name", "languages", "cloning", "text budget", "rate (Hz)", "deterministic", "weights",
+                   "usable here"):
         table.add_column(column)
     for name in engine_names():
         cls = engine_class(name)
@@ -252,6 +267,7 @@ def _engines_list(args: argparse.Namespace) -> int:
         available = cls.availability()
         table.add_row(name, ",".join(caps.languages), "yes" if caps.cloning else "no", f"{caps.max_chars} chars",
                       str(caps.sample_rate), "yes" if caps.deterministic else "no",
+                      "--model DIR|HUB_ID" if caps.cloning else "in the pip package",
                       "yes" if available.usable else f"no: {available.reason}")
     Console().print(table)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from castline.engines.base import EngineOptions
 from castline.presets import PRESETS
 
 SUPPORTED_FORMATS = ("wav", "flac", "mp3", "opus")
@@ -29,6 +30,9 @@ class RenderOptions:
     voices_dir: str | None = None
     pauses_ms: tuple[tuple[str, int], ...] = ()
     force: bool = False
+    engine_options: EngineOptions = EngineOptions()
+    window_words: int = 120
+    exact_timings: bool = False
 
     def __post_init__(self) -> None:
         if not self.formats:
@@ -48,6 +52,17 @@ class RenderOptions:
                 raise ValueError(f"--pause: unknown pause '{name}' (known: {', '.join(PAUSE_NAMES)})")
             if not 0 <= value <= 60_000:
                 raise ValueError(f"--pause: {name} must be 0..60000 ms, got {value}")
+        options = self.engine_options
+        if options.device != "auto" and not (options.device == "cpu" or options.device.startswith("cuda")):
+            raise ValueError(f"--device: '{options.device}' is not auto, cpu, cuda or cuda:N")
+        if options.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"--dtype: '{options.dtype}' is not auto, float32, bfloat16 or float16")
+        if not 1 <= options.diffusion_steps <= 1000:
+            raise ValueError(f"--diffusion-steps: must be 1..1000, got {options.diffusion_steps}")
+        if not 0.0 < options.guidance_scale <= 20.0:
+            raise ValueError(f"--guidance-scale: must be in (0, 20], got {options.guidance_scale}")
+        if not 10 <= self.window_words <= 2000:
+            raise ValueError(f"--window-words: must be 10..2000, got {self.window_words}")
         if not 0 <= self.seed < 2**31:
             raise ValueError(f"--seed: must be between 0 and 2147483647, got {self.seed}")
 

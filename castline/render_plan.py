@@ -18,6 +18,8 @@ from castline.script.model import Episode
 from castline.voices import VoiceLibrary, VoiceProfile, default_voices_dir, load_voice_library
 
 CHUNK_FORMAT_VERSION = "flac-pcm24-mono/resample-poly-kaiser8/v1"
+ALIGNMENT_VERSION = "pause-snapping/v1"
+"""Part of every window key: how a window's waveform is split into its lines."""
 """Part of every chunk key: change it when the chunk file or resampling changes."""
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -39,6 +41,24 @@ class ChunkJob:
     seed: int
     key: str
     source_line: int | None
+    window: int | None = None
+
+
+@dataclass(frozen=True)
+class WindowJob:
+    """Consecutive chunks one windowed engine renders in a single call (≤ 4 speakers).
+
+    ``voice_ids`` are in slot order; ``key`` is the content hash of everything that shapes the
+    window's audio; ``estimated_seconds`` sizes the engine's token budget.
+    """
+
+    index: int
+    chunk_indexes: tuple[int, ...]
+    engine: str
+    voice_ids: tuple[str, ...]
+    seed: int
+    key: str
+    estimated_seconds: float
 
 
 @dataclass(frozen=True)
@@ -51,6 +71,7 @@ class RenderPlan:
     engines: tuple[tuple[str, str], ...]
     jobs: tuple[ChunkJob, ...]
     options: RenderOptions
+    windows: tuple[WindowJob, ...] = ()
 
     def voice(self, voice_id: str) -> VoiceProfile:
         return next(profile for profile in self.voices if profile.voice_id == voice_id)
@@ -63,8 +84,8 @@ def prepare_render(options: RenderOptions) -> RenderPlan:
     episode = load_script(options.script, known_voices=usable + [v for v in library.ids() if v not in usable],
                           cast=dict(options.cast) or None, preset=options.preset, known_presets=list(PRESETS))
     voices = _resolve_voices(episode, library, options.engine)
-    identities = {voice.voice_id: engine_class(_engine_for(voice, options.engine)).identity(voice)
-                  for voice in voices.values()}
+    identities = {voice.voice_id: engine_class(_engine_for(voice, options.engine)).identity(
+        voice, options.engine_options) for voice in voices.values()}
     _warn_language(episode, voices)
     max_chars = min(engine_class(_engine_for(v, options.engine)).capabilities.max_chars for v in voices.values())
     target = min(engine_class(_engine_for(v, options.engine)).capabilities.target_chars for v in voices.values())
@@ -83,9 +104,59 @@ def prepare_render(options: RenderOptions) -> RenderPlan:
                              pause_before_ms=chunk.pause_before_ms, seed=seed, key=key,
                              source_line=turns[chunk.turn].source.line))
     engines = tuple(sorted({(_engine_for(v, options.engine), identities[v.voice_id]) for v in voices.values()}))
+    jobs, windows = group_windows(jobs, voices_by_id={v.voice_id: v for v in voices.values()},
+                                  identities=identities, options=options)
     return RenderPlan(episode=episode, preset=PRESETS[episode.meta.preset],
                       voices=tuple(sorted(voices.values(), key=lambda v: v.voice_id)), engines=engines,
-                      jobs=tuple(jobs), options=options)
+                      jobs=tuple(jobs), options=options, windows=tuple(windows))
+
+
+WORDS_PER_SECOND = 2.5
+"""Speaking-rate estimate (150 words a minute) for window token budgets."""
+
+
+def group_windows(jobs: list[ChunkJob], *, voices_by_id: dict[str, VoiceProfile], identities: dict[str, str],
+                  options: RenderOptions) -> tuple[list[ChunkJob], list[WindowJob]]:
+    """Group consecutive chunks of windowed engines into windows of at most ``options.window_words``
+    words and 4 speakers; a scene break starts a new window. With ``exact_timings`` each chunk is
+    its own window, so no boundary inside a window has to be estimated. Chunks in a window get
+    keys derived from the window's key (the window is what gets rendered)."""
+    from dataclasses import replace
+
+    from castline.planner import Boundary
+
+    groups: list[list[ChunkJob]] = []
+    for job in jobs:
+        if not engine_class(job.engine).windowed:
+            continue
+        current = groups[-1] if groups else None
+        words = len(job.text.split())
+        fits = (current is not None and not options.exact_timings and current[-1].index == job.index - 1
+                and current[-1].engine == job.engine and job.boundary != Boundary.SCENE
+                and len({j.voice_id for j in current} | {job.voice_id}) <= 4
+                and sum(len(j.text.split()) for j in current) + words <= options.window_words)
+        if fits:
+            current.append(job)
+        else:
+            groups.append([job])
+    updated = {job.index: job for job in jobs}
+    windows = []
+    for number, group in enumerate(groups):
+        slots = tuple(dict.fromkeys(job.voice_id for job in group))
+        lines = [[slots.index(job.voice_id), job.text] for job in group]
+        seed = derive_seed(options.seed, content_hash(lines))
+        key = content_hash({"lines": lines, "voices": [voices_by_id[v].cache_identity() for v in slots],
+                            "engine": group[0].engine, "identities": [identities[v] for v in slots],
+                            "seed": seed, "sample_rate": PROJECT_SAMPLE_RATE, "format": CHUNK_FORMAT_VERSION,
+                            "alignment": ALIGNMENT_VERSION})
+        words = sum(len(job.text.split()) for job in group)
+        windows.append(WindowJob(index=number, chunk_indexes=tuple(job.index for job in group),
+                                 engine=group[0].engine, voice_ids=slots, seed=seed, key=key,
+                                 estimated_seconds=max(1.0, words / WORDS_PER_SECOND)))
+        for position, job in enumerate(group):
+            updated[job.index] = replace(job, window=number, seed=seed,
+                                         key=content_hash({"window": key, "line": position}))
+    return [updated[job.index] for job in jobs], windows
 
 
 def _engine_for(voice: VoiceProfile, engine_override: str | None) -> str:

@@ -158,11 +158,19 @@ def stitch(jobs: Sequence[ChunkJob], records: Sequence[ChunkRecord], store: Stor
         for position, (job, record) in enumerate(zip(jobs, records, strict=True)):
             previous = jobs[position - 1] if position else None
             following = jobs[position + 1] if position + 1 < len(jobs) else None
-            split_before = previous is not None and job.boundary == Boundary.SPLIT
-            split_after = following is not None and following.boundary == Boundary.SPLIT
+            joined_before = _same_window(previous, job)
+            joined_after = _same_window(job, following)
+            split_before = previous is not None and job.boundary == Boundary.SPLIT and not joined_before
+            split_after = following is not None and following.boundary == Boundary.SPLIT and not joined_after
             audio = _conditioned(record, store, settings, gains[job.speaker], sample_rate,
-                                 fade_in=0 if split_before else fade, fade_out=0 if split_after else fade)
-            if split_before and held_tail.size:
+                                 fade_in=0 if split_before or joined_before else fade,
+                                 fade_out=0 if split_after or joined_after else fade,
+                                 trim_start=not joined_before, trim_end=not joined_after)
+            if joined_before:
+                # Lines of one window are one waveform: contiguous, with the model's own pause.
+                writer.write(held_tail)
+                start = writer.position
+            elif split_before and held_tail.size:
                 overlap = min(held_tail.size, audio.size)
                 start = writer.position
                 writer.write(held_tail[:held_tail.size - overlap])
@@ -199,13 +207,19 @@ def stitch(jobs: Sequence[ChunkJob], records: Sequence[ChunkRecord], store: Stor
                         reading=writer.meter.result(), chain=chain)
 
 
+def _same_window(first: ChunkJob | None, second: ChunkJob | None) -> bool:
+    return (first is not None and second is not None and first.window is not None
+            and first.window == second.window)
+
+
 def _conditioned(record: ChunkRecord, store: Store, settings: StitchSettings, gain_db: float, sample_rate: int,
-                 fade_in: int, fade_out: int) -> np.ndarray:
+                 fade_in: int, fade_out: int, trim_start: bool = True, trim_end: bool = True) -> np.ndarray:
     with store.local_copy(audio_key(record.key)) as path:
         audio, rate = read_chunk(path)
     if rate != sample_rate:
         raise ValueError(f"chunk {record.key} is at {rate} Hz, expected {sample_rate} Hz")
     audio = remove_dc(audio, sample_rate, settings.highpass_hz)
     start, end = speech_bounds(audio, sample_rate, settings.trim_threshold_dbfs, keep_ms=settings.trim_keep_ms)
+    start, end = (start if trim_start else 0), (end if trim_end else audio.size)
     audio = apply_fades(audio[start:end], fade_in, fade_out)
     return (audio * np.float32(10 ** (gain_db / 20))).astype(np.float32)

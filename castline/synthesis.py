@@ -54,7 +54,8 @@ def meta_key(key: str) -> str:
 
 def batch_jobs(jobs: Sequence[ChunkJob], workers: int, max_batch: int = 12) -> list[tuple[ChunkJob, ...]]:
     """Consecutive jobs in batches: enough batches to keep ``workers`` busy, few enough that
-    per-task overhead stays small."""
+    per-task overhead stays small. Jobs that belong to a window are left to window synthesis."""
+    jobs = [job for job in jobs if job.window is None]
     if not jobs:
         return []
     size = max(1, min(max_batch, math.ceil(len(jobs) / (workers * 3))))
@@ -86,7 +87,7 @@ def cached_record(job: ChunkJob, store: Store) -> ChunkRecord | None:
 
 def _render_one(job: ChunkJob, plan: RenderPlan, store: Store) -> ChunkRecord:
     voice = plan.voice(job.voice_id)
-    engine = get_engine(job.engine)
+    engine = get_engine(job.engine, plan.options.engine_options)
     try:
         with _engine_lock(engine):
             [native] = engine.synthesize([job.text], voice, [job.seed])

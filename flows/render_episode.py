@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 import tempfile
@@ -12,23 +13,26 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from castline.engines.base import EngineOptions
 from castline.engines.pool import release_all
 from castline.hashing import sha256_file
 from castline.manifest import RenderStats
 from castline.options import RenderOptions
 from castline.progress import emit
 from castline.synthesis import batch_jobs
+from castline.window_synthesis import batch_windows
 from castline.stitch import StitchSettings
 from castline.uptodate import render_key
 from tasks.render import (check_published, encode_format, master_programme, plan_render, publish, stitch_chunks,
-                          synthesise_chunks)
+                          synthesise_chunks, synthesise_window_batch)
 
 
 @flow(name="render-episode", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def render_episode(script: str, out: str = "output", preset: str | None = None, formats: list[str] | None = None,
                    cast: dict[str, str] | None = None, engine: str | None = None, workers: int = 2, seed: int = 0,
                    voices_dir: str | None = None, pauses_ms: dict[str, int] | None = None,
-                   force: bool = False) -> str:
+                   force: bool = False, engine_options: dict[str, Any] | None = None, window_words: int = 120,
+                   exact_timings: bool = False) -> str:
     """Render ``script`` into ``out``; returns the manifest URI.
 
     ``workers`` sizes the batches; the task runner's ``max_workers`` bounds parallel synthesis
@@ -39,7 +43,9 @@ def render_episode(script: str, out: str = "output", preset: str | None = None, 
     clock = _StageClock()
     options = RenderOptions(script=script, out=out, preset=preset, formats=tuple(formats or ["wav"]),
                             cast=tuple(sorted((cast or {}).items())), engine=engine, workers=workers, seed=seed,
-                            voices_dir=voices_dir, pauses_ms=tuple(sorted((pauses_ms or {}).items())), force=force)
+                            voices_dir=voices_dir, pauses_ms=tuple(sorted((pauses_ms or {}).items())), force=force,
+                            engine_options=EngineOptions(**(engine_options or {})), window_words=window_words,
+                            exact_timings=exact_timings)
     plan = plan_render(options)
     settings = StitchSettings.with_pauses(options.pauses_ms)
     key = render_key(plan, settings)
@@ -51,7 +57,8 @@ def render_episode(script: str, out: str = "output", preset: str | None = None, 
     clock.lap("plan")
     emit("synthesise", total=len(plan.jobs))
     futures = [synthesise_chunks.submit(batch, plan) for batch in batch_jobs(plan.jobs, workers)]
-    records = [record for future in futures for record in future.result()]
+    futures += [synthesise_window_batch.submit(batch, plan) for batch in batch_windows(plan.windows, workers)]
+    records = sorted((record for future in futures for record in future.result()), key=lambda r: r.index)
     release_all()
     clock.lap("synthesise")
     rendered = sum(record.rendered for record in records)
@@ -106,4 +113,6 @@ def run_render(options: RenderOptions) -> str:
     return render_episode.with_options(task_runner=runner)(
         script=options.script, out=options.out, preset=options.preset, formats=list(options.formats),
         cast=dict(options.cast) or None, engine=options.engine, workers=options.workers, seed=options.seed,
-        voices_dir=options.voices_dir, pauses_ms=dict(options.pauses_ms) or None, force=options.force)
+        voices_dir=options.voices_dir, pauses_ms=dict(options.pauses_ms) or None, force=options.force,
+        engine_options=dataclasses.asdict(options.engine_options), window_words=options.window_words,
+        exact_timings=options.exact_timings)

@@ -15,11 +15,12 @@ from castline.manifest import RenderStats
 from castline.master import MasterResult, master
 from castline.options import RenderOptions
 from castline.publish import publish_episode
-from castline.render_plan import ChunkJob, RenderPlan, prepare_render
+from castline.render_plan import ChunkJob, RenderPlan, WindowJob, prepare_render
 from castline.stitch import StitchResult, StitchSettings, stitch
 from castline.storage import ObjectInfo, open_store
 from castline.synthesis import ChunkRecord, synthesise_batch
 from castline.uptodate import current_manifest_uri
+from castline.window_synthesis import synthesise_windows
 
 # Caching is by content hash in the store (castline.synthesis), which survives machines and
 # Prefect databases; Prefect's own result cache would duplicate it, so it is off (NONE).
@@ -41,6 +42,11 @@ def check_published(plan: RenderPlan, key: str) -> str | None:
 @task(name="synthesise-chunks", cache_policy=NONE, retries=1, retry_delay_seconds=2)
 def synthesise_chunks(jobs: Sequence[ChunkJob], plan: RenderPlan) -> list[ChunkRecord]:
     return synthesise_batch(jobs, plan, open_store(plan.options.out))
+
+
+@task(name="synthesise-windows", cache_policy=NONE, retries=1, retry_delay_seconds=2)
+def synthesise_window_batch(windows: Sequence[WindowJob], plan: RenderPlan) -> list[ChunkRecord]:
+    return synthesise_windows(windows, plan, open_store(plan.options.out))
 
 
 @task(name="stitch", cache_policy=NONE)

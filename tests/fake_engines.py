@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from castline.engines.base import Availability, Engine, EngineCapabilities
+from castline.engines.base import Availability, Engine, EngineCapabilities, WindowedEngine, WindowError
 
 
 class ToneCloner(Engine):
@@ -21,7 +21,7 @@ class ToneCloner(Engine):
         return Availability(True) if voice.reference else Availability(False, "voice has no reference audio to clone")
 
     @classmethod
-    def identity(cls, voice):
+    def identity(cls, voice, options=None):
         return "tone-cloner 1"
 
     def synthesize(self, texts, voice, seeds):
@@ -29,4 +29,55 @@ class ToneCloner(Engine):
         for text in texts:
             t = np.arange(int(24_000 * (0.5 + 0.05 * len(text)))) / 24_000
             out.append((0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
+        return out
+
+
+class ToneWindows(WindowedEngine):
+    """Renders a window as one waveform: each line a speaker-pitched harmonic tone (length grows
+    with the text) and 400 ms of room tone between lines — so true line starts are known."""
+
+    name = "tone-windows"
+    capabilities = EngineCapabilities(languages=("en",), cloning=True, max_chars=300, target_chars=200,
+                                      sample_rate=24_000, deterministic=True)
+    fail_seeds: set[int] = set()
+    calls: list[int] = []
+    PAUSE = 9_600
+
+    @classmethod
+    def availability(cls):
+        return Availability(True)
+
+    @classmethod
+    def voice_availability(cls, voice):
+        return Availability(True) if voice.reference else Availability(False, "voice has no reference audio to clone")
+
+    @classmethod
+    def identity(cls, voice, options=None):
+        return "tone-windows 1"
+
+    @staticmethod
+    def line_samples(text):
+        return int(24_000 * (0.6 + 0.04 * len(text)))
+
+    def synthesize(self, texts, voice, seeds):
+        raise NotImplementedError
+
+    def synthesize_windows(self, windows):
+        ToneWindows.calls.append(len(windows))
+        out = []
+        for index, window in enumerate(windows):
+            if window.seed in self.fail_seeds:
+                raise WindowError(f"window {index}: no audio (test)")
+            rng = np.random.default_rng(window.seed)
+            parts = []
+            for line_index, line in enumerate(window.lines):
+                if line_index:  # room tone: low-passed noise, as a room's hum and air are
+                    hum = np.convolve(rng.standard_normal(self.PAUSE), np.hanning(64) / 32, mode="same")
+                    parts.append((hum * 1e-4).astype(np.float32))
+                t = np.arange(self.line_samples(line.text)) / 24_000
+                f0 = 120 + 60 * line.speaker
+                tone = sum(np.sin(2 * np.pi * k * f0 * t) / k ** 2 for k in range(1, 6))
+                envelope = np.minimum(1, np.minimum(t, t[-1] - t) / 0.02)
+                parts.append((0.1 * tone * envelope).astype(np.float32))
+            out.append(np.concatenate(parts))
         return out

@@ -34,7 +34,7 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tiny_vibevoice(path: str | Path, seed: int = 0, audio_init_range: float = 0.05) -> Path:
+def build_tiny_vibevoice(path: str | Path, seed: int = 0, audio_init_range: float = 0.12) -> Path:
     """Build, save (``save_pretrained``) and return a tiny random VibeVoice model + processor in ``path``.
 
     Deterministic for a given ``seed``; ``audio_init_range`` scales the acoustic decoder's random weights

@@ -8,6 +8,8 @@ import numpy as np
 
 CLICK_THRESHOLD_DB = 6.0
 """Inside ordinary speech the metric stayed under 4.5 dB (measured on 300 chunks); above 6 dB is a click."""
+INAUDIBLE_DBFS = -60.0
+"""A step smaller than this (dBFS) is not a click, whatever its size relative to the room tone around it."""
 
 
 def seam_jump_db(audio: np.ndarray, join: int, sample_rate: int, window_ms: float = 1.0,
@@ -15,7 +17,8 @@ def seam_jump_db(audio: np.ndarray, join: int, sample_rate: int, window_ms: floa
     """JUMP at ``join`` (sample index): max |x[n+1] − x[n]| within ±``window_ms`` of the join,
     over the RMS of the louder of the two ``context_ms`` windows either side, in dB.
 
-    ``-inf`` when nothing moves there (a join inside silence).
+    ``-inf`` when nothing audible moves there (a join inside silence or low room tone: steps
+    under ``INAUDIBLE_DBFS``).
     """
     half = max(1, int(round(sample_rate * window_ms / 1000)))
     context = max(1, int(round(sample_rate * context_ms / 1000)))
@@ -26,7 +29,7 @@ def seam_jump_db(audio: np.ndarray, join: int, sample_rate: int, window_ms: floa
     before = audio[max(0, join - context):join].astype(np.float64)
     after = audio[join:join + context].astype(np.float64)
     rms = max(math.sqrt(float(np.mean(part * part))) if part.size else 0.0 for part in (before, after))
-    if step == 0.0:
+    if step == 0.0 or step < 10 ** (INAUDIBLE_DBFS / 20):
         return -math.inf
     if rms == 0.0:
         return math.inf

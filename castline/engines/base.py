@@ -66,8 +66,9 @@ class Engine(ABC):
 
     @classmethod
     @abstractmethod
-    def identity(cls, voice: VoiceProfile) -> str:
-        """Engine + model version string for cache keys (no model load)."""
+    def identity(cls, voice: VoiceProfile, options: "EngineOptions | None" = None) -> str:
+        """Engine + model version string for cache keys (no model load); ``options`` are the
+        render's engine options, for engines whose output they shape."""
 
     @abstractmethod
     def synthesize(self, texts: Sequence[str], voice: VoiceProfile, seeds: Sequence[int]) -> list[np.ndarray]:

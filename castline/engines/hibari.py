@@ -42,7 +42,7 @@ class HibariEngine(Engine):
         return Availability(True)
 
     @classmethod
-    def identity(cls, voice: VoiceProfile) -> str:
+    def identity(cls, voice: VoiceProfile, options: EngineOptions | None = None) -> str:
         path = _voice_file(voice.engine_voice)
         digest = file_digest(str(path)) if path and path.is_file() else "missing"
         return f"hibari-tts {importlib.metadata.version('hibari-tts')} model {digest}"

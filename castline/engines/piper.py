@@ -51,7 +51,7 @@ class PiperEngine(Engine):
         return Availability(True)
 
     @classmethod
-    def identity(cls, voice: VoiceProfile) -> str:
+    def identity(cls, voice: VoiceProfile, options: EngineOptions | None = None) -> str:
         model, _ = _voice_files(voice.engine_voice)
         return f"piper-tts {importlib.metadata.version('piper-tts')} model {file_digest(str(model))}"
 

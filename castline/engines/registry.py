@@ -12,6 +12,8 @@ from castline.voices import VoiceProfile
 ENGINE_CLASSES: dict[str, str] = {
     "hibari": "castline.engines.hibari:HibariEngine",
     "piper": "castline.engines.piper:PiperEngine",
+    "pocket-tts": "castline.engines.pocket_tts:PocketTTSEngine",
+    "vibevoice": "castline.engines.vibevoice:VibeVoiceEngine",
 }
 
 

@@ -229,6 +229,7 @@ class VibeVoiceEngine(WindowedEngine):
         if len(window.voices) > MAX_SPEAKERS:
             raise _window_error(index, f"has {len(window.voices)} voices; VibeVoice takes at most {MAX_SPEAKERS}")
         speakers: list[int] = []
+        voice_prompts: list[_VoicePrompt] = []
         messages = []
         for number, line in enumerate(window.lines, start=1):
             if not 0 <= line.speaker < len(window.voices):
@@ -240,10 +241,9 @@ class VibeVoiceEngine(WindowedEngine):
             content: list[dict[str, Any]] = [{"type": "text", "text": text}]
             if line.speaker not in speakers:
                 speakers.append(line.speaker)
-                voice_prompt = self._voice_prompt(loaded, window.voices[line.speaker])
-                content.append({"type": "audio", "audio": voice_prompt.samples})
+                voice_prompts.append(self._voice_prompt(loaded, window.voices[line.speaker]))
+                content.append({"type": "audio", "audio": voice_prompts[-1].samples})
             messages.append({"role": str(line.speaker), "content": content})
-        voice_prompts = [self._voice_prompt(loaded, window.voices[slot]) for slot in speakers]
         rendered = loaded.processor.apply_chat_template(messages, tokenize=False)
         pieces = rendered.split(loaded.audio_token)
         if len(pieces) != len(voice_prompts) + 1:
@@ -529,11 +529,21 @@ def _load(options: EngineOptions) -> _Loaded:
         from transformers import VibeVoiceForConditionalGeneration, VibeVoiceProcessor
     except ImportError as error:
         raise EngineError(f"transformers {_version('transformers')} has no VibeVoice (needs ≥ 5.23)") from error
+    from transformers.utils import logging as transformers_logging
+
+    # Loading bars would interleave with castline's own progress display.
+    bars = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
     try:
         processor = VibeVoiceProcessor.from_pretrained(location)
-        model = VibeVoiceForConditionalGeneration.from_pretrained(location, dtype=dtype)
+        # With accelerate, weights go straight to the GPU instead of through host memory first.
+        placement = {"device_map": device} if device != "cpu" and importlib.util.find_spec("accelerate") else {}
+        model = VibeVoiceForConditionalGeneration.from_pretrained(location, dtype=dtype, **placement)
     except Exception as error:
         raise EngineError(f"cannot load vibevoice model '{options.model}': {_first_line(error)}") from error
+    finally:
+        if bars:
+            transformers_logging.enable_progress_bar()
     model = model.to(device).eval()
     config = model.config
     tokenizer = processor.tokenizer

@@ -58,3 +58,14 @@ def speech_like(seconds: float, sample_rate: int = 24_000, seed: int = 0, level_
     signal = harmonics * envelope + 0.01 * rng.standard_normal(count)
     signal /= np.sqrt(np.mean(signal ** 2)) + 1e-12
     return (signal * 10 ** (level_db / 20)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """One Prefect test server for the whole session; yields its API URL so CLI subprocesses
+    (``PREFECT_API_URL``) use it instead of starting their own."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield PREFECT_API_URL.value()

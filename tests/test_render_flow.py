@@ -48,15 +48,7 @@ def _path(uri: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
-@pytest.fixture(scope="module")
-def rendered(harness, tmp_path_factory):
+def rendered(prefect_api, tmp_path_factory):
     from flows.render_episode import run_render
 
     folder = tmp_path_factory.mktemp("flow")

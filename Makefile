@@ -11,9 +11,13 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
 .PHONY: demo test install clean
 
+# These machines keep a CPU build of torch 2.13.0 in /opt/wheels (pip's 2.13.0 from the
+# registry would pull gigabytes of CUDA packages); use it when it is there.
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[piper,test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check $(FIND_LINKS) -c constraints.txt -e '.[piper,clone,test]'
 	@# This environment sets PYTHONDONTWRITEBYTECODE=1: compile once here, or every
 	@# process recompiles Prefect at start-up (measured: doubles its start time).
 	$(PY) -m compileall -q -j 0 $(VENV)/lib > /dev/null

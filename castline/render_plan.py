@@ -115,6 +115,13 @@ WORDS_PER_SECOND = 2.5
 """Speaking-rate estimate (150 words a minute) for window token budgets."""
 
 
+def spoken_words(text: str) -> int:
+    """Words for sizing windows: space-separated words, plus one per CJK character (those
+    scripts have no spaces, and one character is about one spoken syllable)."""
+    cjk = len(_CJK.findall(text))
+    return len(_CJK.sub(" ", text).split()) + cjk
+
+
 def group_windows(jobs: list[ChunkJob], *, voices_by_id: dict[str, VoiceProfile], identities: dict[str, str],
                   options: RenderOptions) -> tuple[list[ChunkJob], list[WindowJob]]:
     """Group consecutive chunks of windowed engines into windows of at most ``options.window_words``
@@ -130,11 +137,11 @@ def group_windows(jobs: list[ChunkJob], *, voices_by_id: dict[str, VoiceProfile]
         if not engine_class(job.engine).windowed:
             continue
         current = groups[-1] if groups else None
-        words = len(job.text.split())
+        words = spoken_words(job.text)
         fits = (current is not None and not options.exact_timings and current[-1].index == job.index - 1
                 and current[-1].engine == job.engine and job.boundary != Boundary.SCENE
                 and len({j.voice_id for j in current} | {job.voice_id}) <= 4
-                and sum(len(j.text.split()) for j in current) + words <= options.window_words)
+                and sum(spoken_words(j.text) for j in current) + words <= options.window_words)
         if fits:
             current.append(job)
         else:
@@ -149,7 +156,7 @@ def group_windows(jobs: list[ChunkJob], *, voices_by_id: dict[str, VoiceProfile]
                             "engine": group[0].engine, "identities": [identities[v] for v in slots],
                             "seed": seed, "sample_rate": PROJECT_SAMPLE_RATE, "format": CHUNK_FORMAT_VERSION,
                             "alignment": ALIGNMENT_VERSION})
-        words = sum(len(job.text.split()) for job in group)
+        words = sum(spoken_words(job.text) for job in group)
         windows.append(WindowJob(index=number, chunk_indexes=tuple(job.index for job in group),
                                  engine=group[0].engine, voice_ids=slots, seed=seed, key=key,
                                  estimated_seconds=max(1.0, words / WORDS_PER_SECOND)))

@@ -24,6 +24,8 @@ SCRIPT = "Speaker 1: Hello and welcome to the cloned show.\nSpeaker 2: Thanks, i
 def _voices(folder: Path, engine: str) -> Path:
     voices = folder / "voices"
     for index, name in enumerate(("ana", "ben")):
+        if (voices / name / "voice.yaml").exists():
+            continue
         reference = folder / f"{name}.wav"
         soundfile.write(reference, speech_like(4.0, 24_000, seed=index), 24_000)
         add_voice(voices, name, reference, engine=engine, consent_statement=f"I, {name}, agree.",
@@ -79,3 +81,23 @@ def test_render_without_consent_is_refused_before_anything_runs(prefect_api, tmp
     assert result.returncode == 2
     assert "ben" in result.stderr and "consent" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_vibevoice_render_end_to_end(prefect_api, tmp_path):
+    from vibevoice_tiny import build_tiny_vibevoice
+
+    # speak_frames: the tiny random model's saved generation config makes it emit 45 frames
+    # (6 s) and stop, so the unmodified CLI path runs (no test hook in the process).
+    model = build_tiny_vibevoice(tmp_path / "vibevoice", speak_frames=45)
+    result = _render(prefect_api, tmp_path, "vibevoice", model, "--diffusion-steps", "4")
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = _check_manifest(tmp_path, "vibevoice")
+    # one window holds all three lines (2 speakers): one waveform of exactly 45 × 3200 samples, split in 3
+    assert [chunk["duration_samples"] for chunk in manifest["chunks"]] and \
+        sum(chunk["duration_samples"] for chunk in manifest["chunks"]) == 45 * 3200
+    turns = manifest["turns"]
+    assert turns[1]["start_sample"] == turns[0]["end_sample"] and turns[2]["start_sample"] == turns[1]["end_sample"]
+    again = _render(prefect_api, tmp_path, "vibevoice", model, "--diffusion-steps", "4", "--force")
+    assert again.returncode == 0, again.stderr[-2000:]
+    forced = json.loads((tmp_path / "out" / "cloned" / "manifest.json").read_text(encoding="utf-8"))
+    assert forced["render"]["chunks_rendered"] == 0 and forced["render"]["chunks_reused"] == 3

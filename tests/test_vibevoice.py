@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import pytest
 import soundfile
 
 from castline.engines.base import EngineOptions, Window, WindowError, WindowLine
-from castline.engines.vibevoice import DpmSolverScheduler, VibeVoiceEngine, token_budget
+from castline.engines.vibevoice import DpmSolverScheduler, VibeVoiceEngine, token_budget, window_seconds
 from castline.errors import EngineError
 from castline.voices import ReferenceAudio, VoiceProfile
 from conftest import speech_like
@@ -25,6 +26,11 @@ HOP = 3200
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
     return build_tiny_vibevoice(tmp_path_factory.mktemp("vibevoice") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def speaking_dir(tmp_path_factory):
+    return build_tiny_vibevoice(tmp_path_factory.mktemp("vibevoice") / "speaking", seed=1, speak_frames=3)
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +64,16 @@ def window(text: str, *voices: VoiceProfile, seed: int = 1, seconds: float = 2.0
     return Window(lines=lines, voices=tuple(voices), seed=seed, estimated_seconds=seconds)
 
 
-def test_import_does_not_import_torch():
-    code = "import sys, castline.engines.vibevoice; print('torch' in sys.modules, 'transformers' in sys.modules)"
+def test_import_availability_and_identity_do_not_import_torch(tiny_dir):
+    code = ("import sys\n"
+            "from castline.engines.base import EngineOptions\n"
+            "from castline.engines.vibevoice import VibeVoiceEngine\n"
+            "from castline.voices import VoiceProfile\n"
+            "voice = VoiceProfile('v', 'v', 'en', 'vibevoice', 'v')\n"
+            "assert VibeVoiceEngine.availability().usable\n"
+            f"VibeVoiceEngine.identity(voice, EngineOptions(model={str(tiny_dir)!r}))\n"
+            "VibeVoiceEngine.identity(voice, EngineOptions(model='vibevoice/VibeVoice-1.5B-hf'))\n"
+            "print('torch' in sys.modules, 'transformers' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
 
@@ -72,16 +86,18 @@ def test_availability_and_voice_availability_are_cheap(voices):
     assert not verdict.usable and verdict.reason == "voice has no reference audio to clone"
 
 
-def test_identity_is_stable_and_does_not_load(tiny_dir, voices, tmp_path):
+def test_identity_is_stable_and_does_not_load(tiny_dir, speaking_dir, voices, tmp_path):
     engine = VibeVoiceEngine(EngineOptions(model=str(tiny_dir)))
     first = engine.identity(voices["ada"])
     assert engine.identity(voices["ada"]) == first
+    moved = shutil.copytree(tiny_dir, tmp_path / "moved")
+    assert VibeVoiceEngine.identity(voices["ada"], EngineOptions(model=str(moved))) == first
     assert VibeVoiceEngine.identity(voices["ada"], EngineOptions(model=str(tiny_dir))) == first
     assert not engine.loaded
     assert "transformers 5." in first and "model dir:" in first
     assert engine.identity(voices["ada"], EngineOptions(model=str(tiny_dir), diffusion_steps=5)) != first
-    other = build_tiny_vibevoice(tmp_path / "other", seed=1)
-    assert model_part(VibeVoiceEngine.identity(voices["ada"], EngineOptions(model=str(other)))) != model_part(first)
+    other = VibeVoiceEngine.identity(voices["ada"], EngineOptions(model=str(speaking_dir)))
+    assert model_part(other) != model_part(first)
     assert "model hub:vibevoice/VibeVoice-1.5B-hf " in VibeVoiceEngine.identity(
         voices["ada"], EngineOptions(model="vibevoice/VibeVoice-1.5B-hf"))
 
@@ -171,20 +187,55 @@ def test_window_that_never_ends_is_named(engine, voices):
     forced(engine, {"fine": 2, "endless": 10_000})
     with pytest.raises(WindowError) as error:
         engine.synthesize_windows([window("endless", voices["ada"], seconds=1.0), window("fine", voices["bo"])])
-    budget = token_budget(1.0)
+    budget = token_budget(window_seconds(window("endless", voices["ada"], seconds=1.0)))
+    assert budget == token_budget(1.0 + 7 / 12)  # "endless": 7 characters at 12/s outweigh the planner's 1 s
     assert str(error.value).startswith(f"vibevoice window 0 did not end within its budget of {budget} tokens")
     assert "\n" not in str(error.value)
 
 
-def test_voice_prompts_are_cached_per_voice(tiny_dir, voices):
+def test_non_finite_audio_is_named(tiny_dir, voices):
+    import torch
+
     engine = VibeVoiceEngine(EngineOptions(model=str(tiny_dir)))
+    engine.load()
+    with torch.no_grad():
+        engine._loaded.model.model.latent_scaling_factor.fill_(float("nan"))
+    forced(engine, {"broken": 2})
+    with pytest.raises(WindowError, match="^vibevoice window 0 produced non-finite samples$"):
+        engine.synthesize_windows([window("broken", voices["ada"])])
+    engine.close()
+
+
+def test_loads_once_caches_voice_prompts_and_closes(tiny_dir, voices):
+    engine = VibeVoiceEngine(EngineOptions(model=str(tiny_dir)))
+    assert not engine.loaded
     forced(engine, {"cache": 1})
     windows = [window("cache me", voices["ada"], voices["bo"], more=[(1, "Ok.")]), window("cache", voices["ada"])]
     engine.synthesize_windows(windows)
+    model = engine._loaded.model
     assert (engine.prompt_cache_misses, engine.prompt_cache_hits) == (2, 1)
     engine.synthesize_windows(windows)
     assert (engine.prompt_cache_misses, engine.prompt_cache_hits) == (2, 4)
+    assert engine._loaded.model is model
     engine.close()
+    assert not engine.loaded and not engine._prompts
+
+
+def test_guidance_applies_to_the_diffusion_head_only(tiny_dir, voices, monkeypatch):
+    from transformers.generation import logits_process
+
+    calls = []
+    original = logits_process.UnbatchedClassifierFreeGuidanceLogitsProcessor.__call__
+    monkeypatch.setattr(logits_process.UnbatchedClassifierFreeGuidanceLogitsProcessor, "__call__",
+                        lambda self, *args: calls.append(1) or original(self, *args))
+    rendered = []
+    for scale in (1.0, 3.0):
+        engine = VibeVoiceEngine(EngineOptions(model=str(tiny_dir), guidance_scale=scale))
+        forced(engine, {"guided": 2})
+        rendered += engine.synthesize_windows([window("guided", voices["ada"], seed=3)])
+        engine.close()
+    assert not calls
+    assert rendered[0].size == rendered[1].size and not np.allclose(rendered[0], rendered[1])
 
 
 def test_prompt_matches_the_processors_own_path(engine, voices):
@@ -221,6 +272,13 @@ def test_prompt_matches_the_processors_own_path(engine, voices):
     assert torch.allclose(spliced, expected, atol=1e-5)
 
 
+def test_a_model_that_speaks_by_itself_needs_no_hook(speaking_dir, voices):
+    engine = VibeVoiceEngine(EngineOptions(model=str(speaking_dir)))
+    audio = engine.synthesize(["Hello there.", "A second, longer line of text."], voices["ada"], [1, 2])
+    assert [a.size for a in audio] == [3 * HOP, 3 * HOP]
+    engine.close()
+
+
 def test_plain_engine_api_renders_one_line_windows(engine, voices):
     forced(engine, {"Plain": 2, "Second": 3})
     audio = engine.synthesize(["Plain text.", "Second one."], voices["bo"], [1, 2])
@@ -234,6 +292,14 @@ def test_bad_windows_are_named(engine, voices):
     with pytest.raises(EngineError, match="voice 'ada' has no reference audio"):
         engine.synthesize_windows([window("Hi.", dataclasses.replace(voices["ada"], reference=None,
                                                                       profile_hash="none"))])
+
+
+def test_budget_covers_scripts_without_spaces(voices):
+    chinese = dataclasses.replace(voices["ada"], language="zh")
+    line = "大家好，欢迎收听今天的节目，我们来聊一聊语音合成技术的最新进展。" * 2
+    planned = Window(lines=(WindowLine(0, line),), voices=(chinese,), seed=0, estimated_seconds=1.0)
+    assert window_seconds(planned) >= len(line) / 4.0
+    assert window_seconds(dataclasses.replace(planned, estimated_seconds=60.0)) == 60.0
 
 
 def test_scheduler_matches_diffusers_reference_values():

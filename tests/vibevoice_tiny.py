@@ -34,11 +34,14 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tiny_vibevoice(path: str | Path, seed: int = 0, audio_init_range: float = 0.12) -> Path:
+def build_tiny_vibevoice(path: str | Path, seed: int = 0, audio_init_range: float = 0.12,
+                         speak_frames: int | None = None) -> Path:
     """Build, save (``save_pretrained``) and return a tiny random VibeVoice model + processor in ``path``.
 
     Deterministic for a given ``seed``; ``audio_init_range`` scales the acoustic decoder's random weights
-    so its output is audible-sized rather than ~1e-10.
+    so its output is audible-sized rather than ~1e-10. ``speak_frames``: the saved generation config
+    biases the model to emit exactly that many audio frames per prompt and then end, so it "speaks" with
+    no test hook (for end-to-end runs through the CLI); the window's budget must allow frames + 2 tokens.
     """
     import torch
     from transformers import (VibeVoiceAcousticTokenizerFeatureExtractor, VibeVoiceConfig,
@@ -63,6 +66,11 @@ def build_tiny_vibevoice(path: str | Path, seed: int = 0, audio_init_range: floa
     generation.noise_scheduler_class = "DPMSolverMultistepScheduler"
     generation.noise_scheduler_config = {"beta_schedule": "squaredcos_cap_v2", "prediction_type": "v_prediction"}
     generation._from_model_config = False
+    if speak_frames is not None:
+        # Sequence biases (a standard generation-config field) act on the generated tail: prefer audio,
+        # end audio after exactly speak_frames frames, then end the sequence.
+        generation.sequence_bias = [[[AUDIO_ID], 50.0], [[AUDIO_ID] * speak_frames + [AUDIO_EOS_ID], 200.0],
+                                    [[AUDIO_EOS_ID, END_ID], 400.0]]
     model.save_pretrained(path)
     processor = VibeVoiceProcessor(feature_extractor=VibeVoiceAcousticTokenizerFeatureExtractor(),
                                    tokenizer=_tokenizer(), chat_template=CHAT_TEMPLATE)

@@ -7,7 +7,8 @@ acoustic-encoder latents) and spliced into the prompt embeddings, so a window ne
 
 Randomness is drawn per window from a generator seeded with ``Window.seed`` (the references'
 σ-VAE noise and every diffusion frame's initial noise), so a window's audio does not depend on
-which other windows share its batch, and the same window and seed give bit-identical audio on CPU.
+which other windows share its batch beyond float rounding (~1e-7 relative on CPU), and the same
+windows with the same seeds give bit-identical audio on CPU.
 """
 
 from __future__ import annotations
@@ -52,6 +53,14 @@ def token_budget(estimated_seconds: float, frames_per_second: float = SAMPLE_RAT
     """Generation budget in tokens (one token = one 3200-sample frame, 7.5 frames/s) for a window
     expected to last ``estimated_seconds``: 1.5× headroom plus a few tokens for the end markers."""
     return math.ceil(max(0.0, estimated_seconds) * frames_per_second * BUDGET_HEADROOM) + BUDGET_EXTRA_TOKENS
+
+
+def window_seconds(window: Window) -> float:
+    """The duration (seconds) a window's budget is sized for: the planner's estimate, or a per-language
+    character-rate estimate when that is larger (word counts undercount scripts without spaces, e.g. Chinese)."""
+    by_characters = sum(estimate_seconds(line.text, window.voices[line.speaker].language) - 1.0
+                        for line in window.lines if 0 <= line.speaker < len(window.voices)) + 1.0
+    return max(window.estimated_seconds, by_characters)
 
 
 def estimate_seconds(text: str, language: str = "en") -> float:
@@ -117,15 +126,20 @@ class VibeVoiceEngine(WindowedEngine):
 
     @_class_or_instance_method
     def identity(self_or_cls, voice: VoiceProfile, options: EngineOptions | None = None) -> str:
-        """Engine revision, transformers and torch versions, model identity and the audio-shaping options.
+        """Engine revision, transformers and torch versions, the model's identity (content, not path) and the
+        audio-shaping options.
 
         Works on the class (pass ``options``) and on an instance (its own options); never loads the model.
         """
         if options is None:
             options = self_or_cls.options if isinstance(self_or_cls, VibeVoiceEngine) else EngineOptions()
         model = model_identity(options.model) if options.model else "unset"
-        return (f"vibevoice rev {ENGINE_REVISION} transformers {_version('transformers')} torch {_version('torch')} "
-                f"model {model} options {json.dumps(options.identity(), sort_keys=True)}")
+        # The model's content identity stands for its path, so a moved or copied checkpoint keeps its caches.
+        shaping = {key: value for key, value in options.identity().items() if key != "model"}
+        # torch's public version only: "+cpu"/"+cu128" builds differ like devices do, which don't key caches.
+        torch_version = _version("torch").split("+")[0]
+        return (f"vibevoice rev {ENGINE_REVISION} transformers {_version('transformers')} torch {torch_version} "
+                f"model {model} options {json.dumps(shaping, sort_keys=True)}")
 
     @property
     def loaded(self) -> bool:
@@ -150,7 +164,7 @@ class VibeVoiceEngine(WindowedEngine):
         with self._lock:
             self.load()
             loaded = self._loaded
-            budgets = [token_budget(window.estimated_seconds, loaded.frames_per_second) for window in windows]
+            budgets = [token_budget(window_seconds(window), loaded.frames_per_second) for window in windows]
             # Similar budgets share a batch so short windows don't wait on long ones; the audio does not
             # depend on the grouping.
             order = sorted(range(len(windows)), key=lambda index: budgets[index])
@@ -204,6 +218,9 @@ class VibeVoiceEngine(WindowedEngine):
             except torch.OutOfMemoryError as error:
                 raise EngineError(f"vibevoice ran out of memory on a batch of {len(batch)} window(s) "
                                   f"(use a smaller batch or shorter windows)") from error
+            except (RuntimeError, ValueError) as error:
+                raise EngineError(f"vibevoice generation failed for window(s) {', '.join(str(i) for i, _ in batch)}: "
+                                  f"{_first_line(error)}") from error
             finally:
                 loaded.model._castline_diffusion = None
             generated = output.sequences[:, prompt_length:].cpu()
@@ -213,7 +230,7 @@ class VibeVoiceEngine(WindowedEngine):
             if not any(token in loaded.end_token_ids for token in within):
                 raise _window_error(index, f"did not end within its budget of {budget} tokens "
                                            f"({budget / loaded.frames_per_second:.1f} s for an estimate of "
-                                           f"{window.estimated_seconds:.1f} s)")
+                                           f"{window_seconds(window):.1f} s)")
             audio = output.audio[row]
             if audio is None or audio.numel() == 0:
                 raise _window_error(index, "produced no audio")
@@ -348,7 +365,10 @@ class DpmSolverScheduler:
     def __init__(self, num_train_timesteps: int = 1000, beta_start: float = 0.0001, beta_end: float = 0.02,
                  beta_schedule: str = "squaredcos_cap_v2", prediction_type: str = "v_prediction", solver_order: int = 2,
                  timestep_spacing: str = "linspace", steps_offset: int = 0, algorithm_type: str = "dpmsolver++",
-                 solver_type: str = "midpoint", lower_order_final: bool = True, final_sigmas_type: str = "zero") -> None:
+                 solver_type: str = "midpoint", lower_order_final: bool = True,
+                 final_sigmas_type: str = "zero") -> None:
+        # lower_order_final is accepted for diffusers-style configs: with a final sigma of 0 the last step is
+        # first-order either way, and it changes nothing else below order 3.
         import torch
 
         fixed = {"algorithm_type": (algorithm_type, "dpmsolver++"), "solver_type": (solver_type, "midpoint"),
@@ -409,8 +429,6 @@ class DpmSolverScheduler:
 
     def step(self, model_output, timestep, sample, **kwargs) -> "_StepOutput":
         """One solver step from ``sample`` at ``timestep`` to the next timestep (``.prev_sample``)."""
-        import torch
-
         if self._step_index is None:
             matches = (self.timesteps == timestep).nonzero()
             self._step_index = int(matches[1] if len(matches) > 1 else matches[0]) if len(matches) else \
@@ -476,13 +494,24 @@ def model_identity(model: str) -> str:
     ones (weights). Cached per process by the files' names, sizes and modification times."""
     kind, location = _model_location(model)
     if kind == "hub":
-        return f"hub:{location}"
+        return f"hub:{location}{_cached_hub_revision(location)}"
     files = sorted((path for path in Path(location).rglob("*")
                     if path.is_file() and not any(part.startswith(".") for part in path.relative_to(location).parts)),
                    key=lambda path: path.relative_to(location).as_posix())
     listing = tuple((path.relative_to(location).as_posix(), path.stat().st_size, path.stat().st_mtime_ns)
                     for path in files)
     return _directory_digest(str(Path(location).resolve()), listing)
+
+
+def _cached_hub_revision(repo_id: str) -> str:
+    """``@<commit>`` of the locally cached snapshot a Hub id resolves to (no network), else ""."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:
+        return ""
+    return f"@{Path(cached).parent.name[:12]}" if isinstance(cached, str) else ""
 
 
 _DIGESTS: dict[tuple[str, tuple], str] = {}
@@ -519,8 +548,6 @@ def _model_location(model: str) -> tuple[str, str]:
 
 
 def _load(options: EngineOptions) -> _Loaded:
-    import torch
-
     kind, location = _model_location(options.model)
     if kind == "dir" and not (Path(location) / "config.json").is_file():
         raise EngineError(f"vibevoice model '{options.model}' has no config.json (not a transformers checkpoint)")

@@ -18,6 +18,7 @@ from castline.audio.chunkfile import write_chunk
 from castline.audio.resample import resample
 from castline.dsp.loudness import LoudnessMeter
 from castline.engines.pool import get_engine
+from castline.engines.registry import engine_class
 from castline.errors import EngineError
 from castline.progress import emit
 from castline.render_plan import ChunkJob, RenderPlan
@@ -63,15 +64,35 @@ def batch_jobs(jobs: Sequence[ChunkJob], workers: int, max_batch: int = 12) -> l
 
 
 def synthesise_batch(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -> list[ChunkRecord]:
-    """Reuse or render each job; a rendered chunk is in the store before the next one starts."""
-    records = []
+    """Reuse or render each job. Pending jobs of one voice go to the engine together, up to its
+    ``batch_rows`` (one row each); every rendered chunk is stored as soon as its call returns."""
+    records: dict[int, ChunkRecord] = {}
+    pending: list[ChunkJob] = []
     for job in jobs:
         record = cached_record(job, store)
         if record is None:
-            record = _render_one(job, plan, store)
-        emit("synthesise", advance=1, detail="rendered" if record.rendered else "reused")
-        records.append(record)
-    return records
+            pending.append(job)
+        else:
+            records[job.index] = record
+            emit("synthesise", advance=1, detail="reused")
+    for group in _row_groups(pending, plan):
+        for record in _render_rows(group, plan, store):
+            records[record.index] = record
+            emit("synthesise", advance=1, detail="rendered")
+    return [records[job.index] for job in jobs]
+
+
+def _row_groups(jobs: Sequence[ChunkJob], plan: RenderPlan) -> list[list[ChunkJob]]:
+    groups: dict[tuple[str, str], list[list[ChunkJob]]] = {}
+    ordered: list[list[ChunkJob]] = []
+    for job in jobs:
+        rows = engine_class(job.engine).capabilities.batch_rows
+        lists = groups.setdefault((job.engine, job.voice_id), [])
+        if not lists or len(lists[-1]) >= rows:
+            lists.append([])
+            ordered.append(lists[-1])
+        lists[-1].append(job)
+    return ordered
 
 
 def cached_record(job: ChunkJob, store: Store) -> ChunkRecord | None:
@@ -85,18 +106,25 @@ def cached_record(job: ChunkJob, store: Store) -> ChunkRecord | None:
         return None
 
 
-def _render_one(job: ChunkJob, plan: RenderPlan, store: Store) -> ChunkRecord:
-    voice = plan.voice(job.voice_id)
-    engine = get_engine(job.engine, plan.options.engine_options)
+def _render_rows(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -> list[ChunkRecord]:
+    first = jobs[0]
+    voice = plan.voice(first.voice_id)
+    engine = get_engine(first.engine, plan.options.engine_options)
     try:
         with _engine_lock(engine):
-            [native] = engine.synthesize([job.text], voice, [job.seed])
+            outputs = engine.synthesize([job.text for job in jobs], voice, [job.seed for job in jobs])
     except EngineError:
         raise
-    except Exception as error:  # an engine failing on one input must name that input
-        raise EngineError(f"engine '{job.engine}' failed on chunk {job.index} ({_excerpt(job.text)}): {error}",
-                          source=plan.episode.source_path, line=job.source_line) from error
-    audio = resample(native, engine.capabilities.sample_rate, PROJECT_SAMPLE_RATE)
+    except Exception as error:  # an engine failing on an input must name that input
+        raise EngineError(f"engine '{first.engine}' failed on chunk {first.index} ({_excerpt(first.text)}): {error}",
+                          source=plan.episode.source_path, line=first.source_line) from error
+    return [_store_chunk(job, native, engine.capabilities.sample_rate, plan, store)
+            for job, native in zip(jobs, outputs, strict=True)]
+
+
+def _store_chunk(job: ChunkJob, native: np.ndarray, native_rate: int, plan: RenderPlan,
+                 store: Store) -> ChunkRecord:
+    audio = resample(native, native_rate, PROJECT_SAMPLE_RATE)
     if audio.size == 0 or not np.all(np.isfinite(audio)):
         raise EngineError(f"engine '{job.engine}' produced no usable audio for chunk {job.index} "
                           f"({_excerpt(job.text)})", source=plan.episode.source_path, line=job.source_line)

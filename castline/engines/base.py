@@ -30,6 +30,8 @@ class EngineCapabilities:
     sample_rate: int
     deterministic: bool
     thread_parallel: bool = True
+    batch_rows: int = 1
+    """Texts per ``synthesize`` call worth sending together (rows of one batched forward pass)."""
 
 
 @dataclass(frozen=True)

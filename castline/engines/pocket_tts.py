@@ -62,7 +62,8 @@ class PocketTTSEngine(Engine):
 
     name = "pocket-tts"
     capabilities = EngineCapabilities(languages=("en",), cloning=True, max_chars=400, target_chars=300,
-                                      sample_rate=24_000, deterministic=True, thread_parallel=True)
+                                      sample_rate=24_000, deterministic=True, thread_parallel=True,
+                                      batch_rows=8)
 
     def __init__(self, options: EngineOptions | None = None) -> None:
         super().__init__(options)

@@ -216,23 +216,36 @@ def _print_summary(manifest_uri: str, elapsed_s: float) -> None:
 
 
 def _voices_list(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
     from castline.engines.registry import voice_usability
     from castline.voices import default_voices_dir, load_voice_library
 
     library = load_voice_library(args.voices_dir or default_voices_dir())
-    table = Table(title=f"voices in {library.root}")
-    for column in ("id", "name", "language", "engine", "engine voice", "kind", "usable here"):
-        table.add_column(column)
+    rows = []
     for profile in library.profiles:
         usable = voice_usability(profile)
-        table.add_row(profile.voice_id, profile.display_name, profile.language, profile.engine, profile.engine_voice,
-                      "clone" if profile.is_clone else "stock",
-                      "yes" if usable.usable else f"no: {usable.reason}")
-    Console().print(table)
+        rows.append((profile.voice_id, profile.display_name, profile.language, profile.engine, profile.engine_voice,
+                     f"clone v{profile.version}" if profile.is_clone else "stock",
+                     "yes" if usable.usable else f"no: {usable.reason}"))
+    _print_rows(f"voices in {library.root}",
+                ("id", "name", "language", "engine", "engine voice", "kind", "usable here"), rows)
     return 0
+
+
+def _print_rows(title: str, headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """A rich table on a terminal; tab-separated lines when piped (nothing truncated, easy to parse)."""
+    if not sys.stdout.isatty():
+        for row in (headers, *rows):
+            print("\t".join(row))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
 
 
 def _voices_add(args: argparse.Namespace) -> int:
@@ -252,24 +265,20 @@ def _voices_add(args: argparse.Namespace) -> int:
 
 
 def _engines_list(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
     from castline.engines.registry import engine_class, engine_names
 
-    table = Table(title="engines")
-    for column in ("name", "languages", "cloning", "text budget", "rate (Hz)", "deterministic", "weights",
-                   "usable here"):
-        table.add_column(column)
+    rows = []
     for name in engine_names():
         cls = engine_class(name)
         caps = cls.capabilities
         available = cls.availability()
-        table.add_row(name, ",".join(caps.languages), "yes" if caps.cloning else "no", f"{caps.max_chars} chars",
-                      str(caps.sample_rate), "yes" if caps.deterministic else "no",
-                      "--model DIR|HUB_ID" if caps.cloning else "in the pip package",
-                      "yes" if available.usable else f"no: {available.reason}")
-    Console().print(table)
+        rows.append((name, ",".join(caps.languages), "yes" if caps.cloning else "no",
+                     "windows of turns" if cls.windowed else "chunks", f"{caps.max_chars} chars",
+                     str(caps.sample_rate), "yes" if caps.deterministic else "no",
+                     "--model DIR|HUB_ID" if caps.cloning else "in the pip package",
+                     "yes" if available.usable else f"no: {available.reason}"))
+    _print_rows("engines", ("name", "languages", "cloning", "renders", "text budget", "rate (Hz)", "deterministic",
+                            "weights", "usable here"), rows)
     return 0
 
 

@@ -53,7 +53,6 @@ def script_text(chars: int) -> list[str]:
 def references(folder: Path, given: list[str]) -> list[Path]:
     if given:
         return [Path(path) for path in given]
-    import numpy as np
     import soundfile
 
     made = []

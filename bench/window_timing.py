@@ -44,7 +44,7 @@ def main() -> None:
     errors, naive = [], []
     for window in range(args.windows):
         lines = turns[window * args.lines:(window + 1) * args.lines]
-        parts, truth, position = [], [], 0
+        parts, truth, position, previous_offset = [], [], 0, 0
         for index, turn in enumerate(lines):
             voice = voices[turn.speaker]
             engine = engines[voice.engine]

@@ -30,7 +30,8 @@ def publish_episode(store: Store, plan: RenderPlan, records: Sequence[ChunkRecor
     Each object is written atomically; the manifest only ever lists objects already stored.
     """
     prefix = plan.episode.meta.episode_id
-    published = [PublishedFile(encoded=item, stored=store.put_file(item.path, f"{prefix}/episode.{CODECS[item.format].extension}"))
+    published = [PublishedFile(encoded=item,
+                               stored=store.put_file(item.path, f"{prefix}/episode.{CODECS[item.format].extension}"))
                  for item in encoded]
     cues = transcript_cues(plan, stitched)
     transcripts = [

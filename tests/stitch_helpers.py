@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
-import numpy as np
 
 from castline.audio.chunkfile import write_chunk
 from castline.dsp.loudness import LoudnessMeter

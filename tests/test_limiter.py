@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ from hypothesis import strategies as st
 
 from castline.dsp.limiter import TruePeakLimiter
 from castline.dsp.truepeak import TruePeakMeter
+from ebu_files import ebu_dir
 
 RATE = 24_000
 
@@ -107,16 +106,6 @@ def test_ceiling_holds_for_random_signals_and_settings(kind: str, seed: int, cei
     out, _ = limit(signal, ceiling_dbtp, block, lookahead_ms=lookahead_ms, release_ms=release_ms)
     assert out.shape == signal.shape
     assert true_peak_dbtp(out) <= ceiling_dbtp
-
-
-def ebu_dir() -> Path:
-    shared = os.environ.get("CASTLINE_SHARED_DIR")
-    base = Path(shared) if shared else Path(__file__).resolve().parents[2] / "shared"
-    folder = base / "ebu-tech3341"
-    if not folder.is_dir():
-        pytest.skip(f"EBU Tech 3341 files not found at {folder} (set CASTLINE_SHARED_DIR to the "
-                    "folder holding ebu-tech3341/)")
-    return folder
 
 
 @pytest.mark.parametrize("number", [19, 20, 21, 22, 23])

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,29 +10,9 @@ from scipy.signal import sosfreqz
 
 from castline.dsp.kweighting import highpass_biquad, k_weighting_sos, shelf_biquad
 from castline.dsp.loudness import LoudnessMeter, LoudnessReading, measure_loudness
+from ebu_files import read_ebu
 
 DUAL_MONO_DB = 10 * math.log10(2)
-
-
-def ebu_dir() -> Path:
-    """Folder of the official EBU Tech 3341 files, or skip the test."""
-    shared = os.environ.get("CASTLINE_SHARED_DIR")
-    base = Path(shared) if shared else Path(__file__).resolve().parents[2] / "shared"
-    folder = base / "ebu-tech3341"
-    if not folder.is_dir():
-        pytest.skip(f"EBU Tech 3341 files not found at {folder} (set CASTLINE_SHARED_DIR to the "
-                    "folder holding ebu-tech3341/)")
-    return folder
-
-
-def read_ebu(number: int) -> tuple[np.ndarray, int]:
-    import soundfile as sf
-
-    matches = sorted(ebu_dir().glob(f"seq-3341-{number}-*bit.wav"))
-    if not matches:
-        pytest.skip(f"EBU Tech 3341 file {number} missing from {ebu_dir()}")
-    data, rate = sf.read(matches[0], always_2d=True, dtype="float32")
-    return np.ascontiguousarray(data.T), rate
 
 
 def tone_sequence(levels_dbfs_seconds: list[tuple[float, float]], rate: int = 48_000,

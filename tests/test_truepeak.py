@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,31 +15,11 @@ from castline.dsp.truepeak import (
     measure_true_peak_dbtp,
     oversampling_for,
 )
+from ebu_files import read_ebu
 
 EBU_TRUE_PEAK_DBTP = {
     15: -6.0, 16: -6.0, 17: -6.0, 18: -6.0, 19: 3.0, 20: 0.0, 21: 0.0, 22: 0.0, 23: 0.0,
 }
-
-
-def ebu_dir() -> Path:
-    """Folder of the official EBU Tech 3341 files, or skip the test."""
-    shared = os.environ.get("CASTLINE_SHARED_DIR")
-    base = Path(shared) if shared else Path(__file__).resolve().parents[2] / "shared"
-    folder = base / "ebu-tech3341"
-    if not folder.is_dir():
-        pytest.skip(f"EBU Tech 3341 files not found at {folder} (set CASTLINE_SHARED_DIR to the "
-                    "folder holding ebu-tech3341/)")
-    return folder
-
-
-def read_ebu(number: int) -> tuple[np.ndarray, int]:
-    import soundfile as sf
-
-    matches = sorted(ebu_dir().glob(f"seq-3341-{number}-*bit.wav"))
-    if not matches:
-        pytest.skip(f"EBU Tech 3341 file {number} missing from {ebu_dir()}")
-    data, rate = sf.read(matches[0], always_2d=True, dtype="float32")
-    return np.ascontiguousarray(data.T), rate
 
 
 def faded_sine(freq_hz: float, rate: int, seconds: float, amplitude: float,

@@ -28,6 +28,7 @@ import numpy as np
 
 from castline.engines.base import Availability, Engine, EngineCapabilities, EngineOptions
 from castline.engines.textprep import plain_punctuation
+from castline.engines.cloning import reference_voice_availability, transformers_model_availability
 from castline.errors import EngineError
 from castline.voices import VoiceProfile
 
@@ -76,23 +77,11 @@ class PocketTTSEngine(Engine):
 
     @classmethod
     def availability(cls) -> Availability:
-        missing = [name for name in ("torch", "transformers") if importlib.util.find_spec(name) is None]
-        if missing:
-            return Availability(False, f"pocket-tts needs {' and '.join(missing)} (pip install torch transformers)")
-        # Looked up on disk: find_spec on a submodule would import transformers.
-        locations = importlib.util.find_spec("transformers").submodule_search_locations or []
-        if not any((Path(folder) / "models" / "pocket_tts" / "modeling_pocket_tts.py").is_file()
-                   for folder in locations):
-            return Availability(False, "this transformers has no Pocket TTS (pocket_tts needs transformers >= 5.23)")
-        return Availability(True)
+        return transformers_model_availability("pocket_tts", "modeling_pocket_tts.py", "Pocket TTS")
 
     @classmethod
     def voice_availability(cls, voice: VoiceProfile) -> Availability:
-        if voice.reference is None:
-            return Availability(False, "voice has no reference audio to clone")
-        if not Path(voice.reference.path).is_file():
-            return Availability(False, f"reference audio '{voice.reference.path}' not found")
-        return Availability(True)
+        return reference_voice_availability(voice)
 
     @classmethod
     def identity(cls, voice: VoiceProfile, options: EngineOptions | None = None) -> str:

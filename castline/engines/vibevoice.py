@@ -32,6 +32,7 @@ import numpy as np
 
 from castline.engines.base import (Availability, EngineCapabilities, EngineOptions, Window, WindowError,
                                    WindowLine, WindowedEngine)
+from castline.engines.cloning import reference_voice_availability, transformers_model_availability
 from castline.errors import EngineError
 from castline.voices import VoiceProfile
 
@@ -110,21 +111,11 @@ class VibeVoiceEngine(WindowedEngine):
 
     @classmethod
     def availability(cls) -> Availability:
-        for package in ("torch", "transformers"):
-            if importlib.util.find_spec(package) is None:
-                return Availability(False, f"{package} is not installed (pip install torch transformers)")
-        locations = importlib.util.find_spec("transformers").submodule_search_locations or []
-        if not any((Path(location) / "models" / "vibevoice" / "__init__.py").is_file() for location in locations):
-            return Availability(False, f"transformers {_version('transformers')} has no VibeVoice (needs ≥ 5.23)")
-        return Availability(True)
+        return transformers_model_availability("vibevoice", "__init__.py", "VibeVoice")
 
     @classmethod
     def voice_availability(cls, voice: VoiceProfile) -> Availability:
-        if voice.reference is None:
-            return Availability(False, "voice has no reference audio to clone")
-        if not Path(voice.reference.path).is_file():
-            return Availability(False, f"reference audio '{voice.reference.path}' is missing")
-        return Availability(True)
+        return reference_voice_availability(voice)
 
     @_class_or_instance_method
     def identity(self_or_cls, voice: VoiceProfile, options: EngineOptions | None = None) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from castline.engines.base import EngineOptions
 from castline.presets import PRESETS
+from castline.qa.settings import QASettings
 
 SUPPORTED_FORMATS = ("wav", "flac", "mp3", "opus")
 PAUSE_NAMES = ("lead_in", "sentence", "same_speaker_turn", "speaker_change", "scene", "tail")
@@ -33,6 +34,7 @@ class RenderOptions:
     engine_options: EngineOptions = EngineOptions()
     window_words: int = 120
     exact_timings: bool = False
+    qa: QASettings = QASettings()
 
     def __post_init__(self) -> None:
         if not self.formats:

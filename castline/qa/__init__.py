@@ -1,0 +1,1 @@
+"""Automatic quality assurance: every chunk heard, scored, and fixed before delivery."""

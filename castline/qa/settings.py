@@ -1,0 +1,53 @@
+"""QA policy and thresholds: validated once where they enter (CLI, flow parameters)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from castline.hashing import content_hash
+
+POLICIES = ("off", "warn", "strict")
+
+DEFAULT_WER_THRESHOLDS = {"hibari": 0.15, "piper": 0.20, "pocket-tts": 0.25, "vibevoice": 0.25}
+"""Per engine, for English. Measured with Whisper base on good renders: 0.6–2.5 % WER (notes), so
+these leave room for ASR errors on short chunks (one word in ten) while catching skipped or
+mangled sentences."""
+NON_ENGLISH_FACTOR = 2.0
+"""Whisper base is much weaker outside English: thresholds double."""
+FALLBACK_WER_THRESHOLD = 0.25
+
+
+@dataclass(frozen=True)
+class QASettings:
+    """``policy``: off (no checks), warn (check, retry, publish with flags), strict (check, retry,
+    and refuse to publish when a chunk still fails). ``max_attempts`` includes the first take.
+    ``wer_threshold`` overrides the per-engine default; ``asr_model`` is a faster-whisper model
+    path or name (None: the Whisper base model shipped in pip packages)."""
+
+    policy: str = "warn"
+    max_attempts: int = 3
+    wer_threshold: float | None = None
+    asr_model: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"--qa: '{self.policy}' is not one of {', '.join(POLICIES)}")
+        if not 1 <= self.max_attempts <= 10:
+            raise ValueError(f"--qa-attempts: must be 1..10, got {self.max_attempts}")
+        if self.wer_threshold is not None and not 0.0 < self.wer_threshold <= 2.0:
+            raise ValueError(f"--wer-threshold: must be in (0, 2], got {self.wer_threshold}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.policy != "off"
+
+    def wer_threshold_for(self, engine: str, language: str) -> float:
+        if self.wer_threshold is not None:
+            return self.wer_threshold
+        base = DEFAULT_WER_THRESHOLDS.get(engine, FALLBACK_WER_THRESHOLD)
+        return base if language.lower().startswith("en") else base * NON_ENGLISH_FACTOR
+
+    def fingerprint(self) -> str:
+        """What a stored chunk's QA result depends on (a change re-checks cached chunks)."""
+        return content_hash({"v": 1, "wer": self.wer_threshold, "asr": self.asr_model,
+                             "attempts": self.max_attempts})

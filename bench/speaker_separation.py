@@ -10,6 +10,7 @@ them perfectly), and leave-one-out identification (each segment against every sp
 of the other segments). Prints a table; asserts nothing.
 
     .venv/bin/python bench/speaker_separation.py                 # the table
+    .venv/bin/python bench/speaker_separation.py --calibrate-checks  # + outlier / drift figures
     .venv/bin/python bench/speaker_separation.py --fit-background  # + constants for speaker.py
 """
 
@@ -128,6 +129,72 @@ def separation(embeddings: np.ndarray, labels: list[str]) -> dict[str, float]:
             "loo_id": correct / len(margins), "worst_margin": float(min(margins))}
 
 
+def pair_aucs(embeddings: np.ndarray, labels: list[str]) -> dict[tuple[str, str], float]:
+    """For each pair of speakers: AUC of their same-speaker similarities against their cross ones."""
+    sims = embeddings @ embeddings.T
+    names = sorted(set(labels))
+    out = {}
+    for a_index, first in enumerate(names):
+        for second in names[a_index + 1:]:
+            rows_a = [i for i, who in enumerate(labels) if who == first]
+            rows_b = [i for i, who in enumerate(labels) if who == second]
+            same = np.concatenate([sims[np.ix_(rows, rows)][np.triu_indices(len(rows), 1)]
+                                   for rows in (rows_a, rows_b)])
+            cross = sims[np.ix_(rows_a, rows_b)].ravel()
+            if same.size and cross.size:
+                out[(first, second)] = float(np.mean(same[:, None] > cross[None, :]))
+    return out
+
+
+def calibrate_checks(tts: list[tuple[str, np.ndarray, int]], segments: list[tuple[str, np.ndarray, int]]) -> None:
+    """The figures behind the outlier and drift thresholds of castline.qa.speaker."""
+    rng = np.random.default_rng(0)
+    items = tts + segments
+    embedded: dict[str, list[np.ndarray]] = {}
+    for name, audio, rate in items:
+        embedded.setdefault(name, []).append(speaker.speaker_embedding(audio, rate))
+    print("\nwithin-speaker similarity to the leave-one-out centroid (outlier statistics)")
+    for name, vectors in embedded.items():
+        labelled = [(name, vector) for vector in vectors]
+        findings = speaker.check_embeddings(labelled)
+        own = np.array([f.similarity_own for f in findings])
+        median = float(np.median(own))
+        raw_spread = 1.4826 * float(np.median(np.abs(own - median)))
+        z = [f.outlier_z for f in findings if np.isfinite(f.outlier_z)]
+        print(f"  {name:18s} n={len(vectors):2d} median {median:.3f} spread {raw_spread:.3f} "
+              f"lowest z {min(z) if z else float('nan'):+.2f} flagged {sum(bool(f.flags) for f in findings)}")
+    print("\ndrift drop on consistent sequences (300 random orders each; flagged share)")
+    for name, vectors in embedded.items():
+        if len(vectors) < speaker.DRIFT_MIN_CHUNKS:
+            continue
+        reports = [speaker.drift_from_embeddings([(name, vectors[i]) for i in rng.permutation(len(vectors))])[0]
+                   for _ in range(300)]
+        drops = np.array([r.drop for r in reports])
+        print(f"  {name:18s} n={len(vectors):2d} p99 {np.percentile(drops, 99):+.3f} max {drops.max():+.3f} "
+              f"flagged {np.mean([r.flag is not None for r in reports]):.3f}")
+
+    def last_third(first: list[np.ndarray], then: list[np.ndarray]) -> speaker.DriftReport:
+        keep = len(first) - len(first) // 3
+        return speaker.drift_from_embeddings([("x", v) for v in first[:keep] + then[keep:len(first)]])[0]
+
+    print("\ndrift: last third in another voice (drop; flagged above max(0.25, 3 standard errors))")
+    names = [name for name, vectors in embedded.items() if len(vectors) >= speaker.DRIFT_MIN_CHUNKS]
+    for first in names:
+        cells = [f"{other[:8]} {last_third(embedded[first], embedded[other]).drop:+.2f}"
+                 for other in names if other != first and len(embedded[other]) >= len(embedded[first])]
+        print(f"  {first:18s} " + "  ".join(cells))
+    print("\ndrift: last third of the same voice played faster (pitch and formants up)")
+    for name in ("heart", "joe", "en-Frank_man", "en-Maya_woman"):
+        sources = [(audio, rate) for who, audio, rate in items if who == name]
+        cells = []
+        for percent in (4, 6, 8, 10):
+            shifted = [speaker.speaker_embedding(resample(audio, int(rate * (1 + percent / 100)), rate), rate)
+                       for audio, rate in sources]
+            report = last_third(embedded[name], shifted)
+            cells.append(f"+{percent}% {report.drop:+.2f}{'*' if report.flag else ' '}")
+        print(f"  {name:18s} " + "  ".join(cells) + "   (* = flagged)")
+
+
 def fit_background(raws: list[tuple[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """Mean of per-speaker means; RMS deviation from it with every speaker weighted equally."""
     names = sorted({name for name, _ in raws})
@@ -152,6 +219,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fit-background", action="store_true",
                         help="fit and print BACKGROUND_MEAN / BACKGROUND_SCALE; also cross-population figures")
+    parser.add_argument("--calibrate-checks", action="store_true",
+                        help="also print the figures behind the outlier and drift thresholds")
     parser.add_argument("--per-voice", type=int, default=20)
     args = parser.parse_args()
 
@@ -159,24 +228,35 @@ def main() -> None:
     tts = render_tts(args.per_voice)
     render_s = time.perf_counter() - started
     segment_sets = {"real 3 s": corpus_segments(3.0), "real 6 s": corpus_segments(6.0)}
+    pair_tables = {}
     started = time.perf_counter()
     tts_embeddings = np.array([speaker.speaker_embedding(audio, rate) for _, audio, rate in tts])
     embed_s = time.perf_counter() - started
     audio_s = sum(audio.size / rate for _, audio, rate in tts)
 
-    print("| set                                | spk |   n |   AUC  |  EER  | min-gap | mean same / diff | LOO id | worst LOO margin |")
-    print("|------------------------------------|----|-----|--------|-------|---------|------------------|--------|------------------|")
+    print("| set                                | spk |   n |   AUC  |  EER  | min-gap | mean same / diff "
+          "| LOO id | worst LOO margin |")
+    print("|------------------------------------|----|-----|--------|-------|---------|------------------"
+          "|--------|------------------|")
     labels = [name for name, _, _ in tts]
     print(_row("TTS heart vs joe (sentences)", len(tts), 2, separation(tts_embeddings, labels)))
     for name, segments in segment_sets.items():
         embeddings = np.array([speaker.speaker_embedding(audio, rate) for _, audio, rate in segments])
         seg_labels = [who for who, _, _ in segments]
         print(_row(name, len(segments), len(set(seg_labels)), separation(embeddings, seg_labels)))
-        without_music = [i for i, who in enumerate(seg_labels) if "bgm" not in who]
-        print(_row(name + " (no music-bed speaker)", len(without_music), len(set(seg_labels)) - 1,
-                   separation(embeddings[without_music], [seg_labels[i] for i in without_music])))
+        pair_tables[name] = pair_aucs(embeddings, seg_labels)
+        without_twin = [i for i, who in enumerate(seg_labels) if "Xinran" not in who]
+        print(_row(name + " without Xinran", len(without_twin), len(set(seg_labels)) - 1,
+                   separation(embeddings[without_twin], [seg_labels[i] for i in without_twin])))
     print(f"\nrender {render_s:.1f} s; embedding {embed_s / len(tts) * 1000:.0f} ms per sentence "
           f"({audio_s / embed_s:.0f}x real time)")
+    for name, table in pair_tables.items():
+        print(f"\n{name}: AUC of each speaker pair (same-speaker pairs of both vs their cross pairs)")
+        for (first, second), auc in sorted(table.items(), key=lambda item: item[1])[:6]:
+            print(f"  {first:18s} {second:18s} {auc:.3f}")
+
+    if args.calibrate_checks:
+        calibrate_checks(tts, segment_sets["real 3 s"])
 
     if args.fit_background:
         tts_raw = [(name, speaker.raw_features(audio, rate)) for name, audio, rate in tts]

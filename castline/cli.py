@@ -74,7 +74,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="pause lengths: lead_in, sentence, same_speaker_turn, speaker_change, scene, tail")
     render.add_argument("--force", action="store_true",
                         help="stitch, master and publish even if the published episode is up to date")
+    render.add_argument("--qa", default="warn", choices=["off", "warn", "strict"],
+                        help="automatic QA: off, warn (default: check, retry, publish with flags), strict "
+                             "(exit non-zero and publish nothing when a chunk still fails)")
+    render.add_argument("--qa-attempts", type=int, default=3, help="takes per chunk, first included (default 3)")
+    render.add_argument("--asr-model", help="faster-whisper model path or name (default: Whisper base from pip)")
+    render.add_argument("--wer-threshold", type=float, help="max word error rate per chunk (default: per engine)")
     render.add_argument("--quiet", action="store_true", help="no progress display")
+    render.add_argument("--verbose", action="store_true", help="also show Prefect's own log lines")
     render.set_defaults(handler=_render)
 
     voices = commands.add_parser("voices", help="voice profiles")
@@ -99,6 +106,14 @@ def _parser() -> argparse.ArgumentParser:
     voices_add.add_argument("--voices-dir")
     voices_add.set_defaults(handler=_voices_add)
 
+    qa = commands.add_parser("qa", help="re-check an episode: hear every chunk, re-measure every file, new report")
+    qa.add_argument("output", help="the episode's folder (or its manifest.json)")
+    qa.add_argument("--policy", default="warn", choices=["warn", "strict"],
+                    help="strict: exit non-zero when a chunk fails (default: warn)")
+    qa.add_argument("--asr-model", help="faster-whisper model path or name (default: Whisper base from pip)")
+    qa.add_argument("--wer-threshold", type=float, help="max word error rate per chunk (default: per engine)")
+    qa.set_defaults(handler=_qa)
+
     engines = commands.add_parser("engines", help="text-to-speech engines")
     engine_commands = engines.add_subparsers(title="engines commands")
     engines_list = engine_commands.add_parser("list", help="list engines and whether they are usable here")
@@ -109,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
 def _render(args: argparse.Namespace) -> int:
     from castline.engines.base import EngineOptions
     from castline.options import RenderOptions, parse_cast, parse_pauses
+    from castline.qa.settings import QASettings
     from castline.render_plan import prepare_render
     from castline.runtime import configure_prefect_environment
 
@@ -119,7 +135,9 @@ def _render(args: argparse.Namespace) -> int:
                           engine_options=EngineOptions(model=args.model, device=args.device, dtype=args.dtype,
                                                        diffusion_steps=args.diffusion_steps,
                                                        guidance_scale=args.guidance_scale),
-                          window_words=args.window_words, exact_timings=args.exact_timings)
+                          window_words=args.window_words, exact_timings=args.exact_timings,
+                          qa=QASettings(policy=args.qa, max_attempts=args.qa_attempts, asr_model=args.asr_model,
+                                        wer_threshold=args.wer_threshold))
     if args.workers is not None:
         options_kwargs["workers"] = args.workers
     options = RenderOptions(**options_kwargs)
@@ -262,6 +280,23 @@ def _voices_add(args: argparse.Namespace) -> int:
     print(f"added voice '{profile.voice_id}' version {profile.version} ({report.duration_s:.1f} s, "
           f"{report.source_sample_rate} Hz → 24000 Hz mono, level {report.gain_db:+.1f} dB): {profile.source_path}")
     return 0
+
+
+def _qa(args: argparse.Namespace) -> int:
+    from castline.qa.recheck import recheck_episode
+    from castline.qa.settings import QASettings
+
+    qa, report = recheck_episode(args.output, QASettings(policy=args.policy, asr_model=args.asr_model,
+                                                          wer_threshold=args.wer_threshold))
+    print(f"QA {qa.verdict}: {qa.passed_count} of {len(qa.chunks)} chunks passed"
+          + (f"; episode flags: {', '.join(qa.episode_flags)}" if qa.episode_flags else ""))
+    for chunk in qa.chunks:
+        if not chunk.passed or chunk.flags:
+            wer = "n/a" if chunk.wer is None else f"{chunk.wer:.2f}"
+            print(f"  chunk {chunk.index} (turn {chunk.turn}, {chunk.voice}): WER {wer} {', '.join(chunk.flags)}"
+                  f" — {chunk.text[:60]!r}")
+    print(f"report: {report}")
+    return 1 if qa.verdict == "fail" else 0
 
 
 def _engines_list(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 from castline.encode import CODECS, EncodedFile
@@ -24,7 +25,7 @@ def transcript_cues(plan: RenderPlan, stitched: StitchResult) -> list[Cue]:
 
 def publish_episode(store: Store, plan: RenderPlan, records: Sequence[ChunkRecord], stitched: StitchResult,
                     mastered: MasterResult, encoded: Sequence[EncodedFile], stats: RenderStats,
-                    script_sha256: str) -> ObjectInfo:
+                    script_sha256: str, qa_files: Sequence[Path] = (), qa_summary: dict | None = None) -> ObjectInfo:
     """Write ``<episode>/episode.<ext>``, ``transcript.srt|vtt`` and, last, ``manifest.json``.
 
     Each object is written atomically; the manifest only ever lists objects already stored.
@@ -38,5 +39,9 @@ def publish_episode(store: Store, plan: RenderPlan, records: Sequence[ChunkRecor
         store.put_bytes(to_srt(cues, stitched.sample_rate).encode("utf-8"), f"{prefix}/transcript.srt"),
         store.put_bytes(to_vtt(cues, stitched.sample_rate).encode("utf-8"), f"{prefix}/transcript.vtt"),
     ]
+    reports = [store.put_file(path, f"{prefix}/{Path(path).name}") for path in qa_files]
     manifest = build_manifest(plan, records, stitched, mastered, published, transcripts, stats, script_sha256)
+    if qa_summary is not None:
+        manifest["qa"] = {**qa_summary, "files": [{"name": Path(info.key).name, "uri": info.uri,
+                                                    "sha256": info.sha256, "bytes": info.bytes} for info in reports]}
     return store.put_bytes(manifest_json(manifest), f"{prefix}/manifest.json")

@@ -7,7 +7,7 @@ import math
 import tempfile
 import threading
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -20,7 +20,9 @@ from castline.dsp.loudness import LoudnessMeter
 from castline.engines.pool import get_engine
 from castline.engines.registry import engine_class
 from castline.errors import EngineError
+from castline.hashing import derive_seed
 from castline.progress import emit
+from castline.qa.chunk_check import ChunkCheck, check_take, choose_best
 from castline.render_plan import ChunkJob, RenderPlan
 from castline.storage import Store
 
@@ -43,6 +45,7 @@ class ChunkRecord:
     sample_rate: int
     integrated_lufs: float | None
     rendered: bool
+    check: ChunkCheck | None = None
 
 
 def audio_key(key: str) -> str:
@@ -69,7 +72,7 @@ def synthesise_batch(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -
     records: dict[int, ChunkRecord] = {}
     pending: list[ChunkJob] = []
     for job in jobs:
-        record = cached_record(job, store)
+        record = cached_record(job, store, plan)
         if record is None:
             pending.append(job)
         else:
@@ -95,39 +98,86 @@ def _row_groups(jobs: Sequence[ChunkJob], plan: RenderPlan) -> list[list[ChunkJo
     return ordered
 
 
-def cached_record(job: ChunkJob, store: Store) -> ChunkRecord | None:
-    """The stored chunk for ``job.key`` if both its audio and its metadata are complete."""
+def cached_record(job: ChunkJob, store: Store, plan: RenderPlan | None = None) -> ChunkRecord | None:
+    """The stored chunk for ``job.key`` if both its audio and its metadata are complete.
+
+    With QA on, a stored chunk whose QA result is missing or was made under other QA settings
+    is heard again (the audio is reused; only the check runs)."""
     if not store.exists(meta_key(job.key)) or not store.exists(audio_key(job.key)):
         return None
     try:
         meta = json.loads(store.get_bytes(meta_key(job.key)))
-        return ChunkRecord(**{**meta, "index": job.index, "rendered": False})
-    except (ValueError, TypeError):
+        stored_check = meta.pop("check", None)
+        record = ChunkRecord(**{**meta, "index": job.index, "rendered": False})
+    except (ValueError, TypeError, KeyError):
         return None
+    settings = plan.options.qa if plan is not None else None
+    check = ChunkCheck.from_json(stored_check) if stored_check else None
+    if settings is not None and settings.enabled and (check is None or check.fingerprint != settings.fingerprint()):
+        from castline.audio.chunkfile import read_chunk
+
+        with store.local_copy(audio_key(job.key)) as path:
+            audio, rate = read_chunk(path)
+        check = check_take(audio, rate, job.text, engine=job.engine, language=plan.episode.meta.language,
+                           settings=settings, seed=job.seed)
+        store.put_bytes(json.dumps({**meta, "check": check.to_json()}, sort_keys=True).encode(), meta_key(job.key))
+    return replace(record, check=check)
 
 
 def _render_rows(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -> list[ChunkRecord]:
     first = jobs[0]
     voice = plan.voice(first.voice_id)
     engine = get_engine(first.engine, plan.options.engine_options)
+    outputs = _synthesise(engine, jobs, [job.seed for job in jobs], plan)
+    records = []
+    for job, audio in zip(jobs, outputs, strict=True):
+        audio, check = _heard(job, audio, engine, voice, plan)
+        records.append(_store_chunk(job, audio, plan, store, check))
+    return records
+
+
+def _synthesise(engine, jobs: Sequence[ChunkJob], seeds: Sequence[int], plan: RenderPlan) -> list[np.ndarray]:
+    """Engine output resampled to the project rate, checked for emptiness and non-finite samples."""
+    first = jobs[0]
     try:
         with _engine_lock(engine):
-            outputs = engine.synthesize([job.text for job in jobs], voice, [job.seed for job in jobs])
+            outputs = engine.synthesize([job.text for job in jobs], plan.voice(first.voice_id), list(seeds))
     except EngineError:
         raise
     except Exception as error:  # an engine failing on an input must name that input
         raise EngineError(f"engine '{first.engine}' failed on chunk {first.index} ({_excerpt(first.text)}): {error}",
                           source=plan.episode.source_path, line=first.source_line) from error
-    return [_store_chunk(job, native, engine.capabilities.sample_rate, plan, store)
-            for job, native in zip(jobs, outputs, strict=True)]
+    audios = []
+    for job, native in zip(jobs, outputs, strict=True):
+        audio = resample(native, engine.capabilities.sample_rate, PROJECT_SAMPLE_RATE)
+        if audio.size == 0 or not np.all(np.isfinite(audio)):
+            raise EngineError(f"engine '{job.engine}' produced no usable audio for chunk {job.index} "
+                              f"({_excerpt(job.text)})", source=plan.episode.source_path, line=job.source_line)
+        audios.append(audio)
+    return audios
 
 
-def _store_chunk(job: ChunkJob, native: np.ndarray, native_rate: int, plan: RenderPlan,
-                 store: Store) -> ChunkRecord:
-    audio = resample(native, native_rate, PROJECT_SAMPLE_RATE)
-    if audio.size == 0 or not np.all(np.isfinite(audio)):
-        raise EngineError(f"engine '{job.engine}' produced no usable audio for chunk {job.index} "
-                          f"({_excerpt(job.text)})", source=plan.episode.source_path, line=job.source_line)
+def _heard(job: ChunkJob, audio: np.ndarray, engine, voice, plan: RenderPlan) -> tuple[np.ndarray, ChunkCheck | None]:
+    """QA a take; while it fails and attempts remain, render again with a new seed; keep the best."""
+    settings = plan.options.qa
+    if not settings.enabled:
+        return audio, None
+    language = plan.episode.meta.language
+    takes = [check_take(audio, PROJECT_SAMPLE_RATE, job.text, engine=job.engine, language=language,
+                        settings=settings, seed=job.seed)]
+    audios = [audio]
+    while not takes[-1].passed and len(takes) < settings.max_attempts and min(t.sort_key() for t in takes)[0]:
+        seed = derive_seed(job.seed, f"qa-retry-{len(takes)}")
+        [retake] = _synthesise(engine, [job], [seed], plan)
+        audios.append(retake)
+        takes.append(check_take(retake, PROJECT_SAMPLE_RATE, job.text, engine=job.engine, language=language,
+                                settings=settings, seed=seed))
+    best, check = choose_best(takes)
+    return audios[best], check
+
+
+def _store_chunk(job: ChunkJob, audio: np.ndarray, plan: RenderPlan, store: Store,
+                 check: ChunkCheck | None = None) -> ChunkRecord:
     meter = LoudnessMeter(PROJECT_SAMPLE_RATE, 1, true_peak=False)
     meter.process(audio)
     lufs = meter.result().integrated_lufs
@@ -137,8 +187,10 @@ def _store_chunk(job: ChunkJob, native: np.ndarray, native_rate: int, plan: Rend
         stored = store.put_file(path, audio_key(job.key))
     record = ChunkRecord(index=job.index, key=job.key, uri=stored.uri, sha256=stored.sha256, bytes=stored.bytes,
                          duration_samples=int(audio.size), sample_rate=PROJECT_SAMPLE_RATE,
-                         integrated_lufs=lufs if math.isfinite(lufs) else None, rendered=True)
-    meta = {k: v for k, v in asdict(record).items() if k not in ("index", "rendered")}
+                         integrated_lufs=lufs if math.isfinite(lufs) else None, rendered=True, check=check)
+    meta = {k: v for k, v in asdict(record).items() if k not in ("index", "rendered", "check")}
+    if check is not None:
+        meta["check"] = check.to_json()
     # The metadata object is written last: its presence marks the chunk complete.
     store.put_bytes(json.dumps(meta, sort_keys=True).encode(), meta_key(job.key))
     return record

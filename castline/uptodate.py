@@ -28,6 +28,7 @@ def render_key(plan: RenderPlan, settings: StitchSettings) -> str:
         "preset": plan.preset.to_manifest(),
         "formats": sorted(plan.options.formats),
         "stitch": asdict(settings),
+        "qa": [plan.options.qa.policy, plan.options.qa.fingerprint()],
     })
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +21,7 @@ from castline.engines.pool import get_engine
 from castline.errors import EngineError
 from castline.hashing import derive_seed
 from castline.progress import emit
+from castline.qa.chunk_check import ChunkCheck, check_take
 from castline.render_plan import RenderPlan, WindowJob
 from castline.storage import Store
 from castline.synthesis import ChunkRecord, audio_key, cached_record, meta_key
@@ -42,7 +43,7 @@ def synthesise_windows(windows: Sequence[WindowJob], plan: RenderPlan, store: St
     records: list[ChunkRecord] = []
     pending: list[WindowJob] = []
     for window in windows:
-        cached = [cached_record(plan.jobs[index], store) for index in window.chunk_indexes]
+        cached = [cached_record(plan.jobs[index], store, plan) for index in window.chunk_indexes]
         if all(record is not None for record in cached):
             records.extend(cached)
             emit("synthesise", advance=len(cached), detail="reused")
@@ -52,7 +53,8 @@ def synthesise_windows(windows: Sequence[WindowJob], plan: RenderPlan, store: St
         engine = get_engine(pending[0].engine, plan.options.engine_options)
         for window, audio in zip(pending, _render(engine, pending, plan), strict=True):
             native = resample(audio, engine.capabilities.sample_rate, PROJECT_SAMPLE_RATE)
-            records.extend(_store_lines(window, native, plan, store))
+            segments, checks = _heard(window, native, engine, plan)
+            records.extend(_store_lines(window, segments, checks, plan, store))
             emit("synthesise", advance=len(window.chunk_indexes), detail="rendered")
     return sorted(records, key=lambda record: record.index)
 
@@ -88,13 +90,59 @@ def _window(job: WindowJob, plan: RenderPlan, seed: int) -> Window:
                   estimated_seconds=job.estimated_seconds)
 
 
-def _store_lines(window: WindowJob, audio: np.ndarray, plan: RenderPlan, store: Store) -> list[ChunkRecord]:
+def _split(window: WindowJob, audio: np.ndarray, plan: RenderPlan) -> list[np.ndarray]:
     jobs = [plan.jobs[index] for index in window.chunk_indexes]
     cuts = [0, *line_boundaries(audio, PROJECT_SAMPLE_RATE, [job.text for job in jobs]), audio.size]
+    return [audio[start:end] for start, end in zip(cuts[:-1], cuts[1:], strict=True)]
+
+
+def _heard(window: WindowJob, audio: np.ndarray, engine,
+           plan: RenderPlan) -> tuple[list[np.ndarray], list[ChunkCheck | None]]:
+    """Split the window into lines and QA each; while a line fails and attempts remain, render the
+    window again with a new seed; keep the take with the fewest failing lines (then lowest WER)."""
+    settings = plan.options.qa
+    jobs = [plan.jobs[index] for index in window.chunk_indexes]
+    segments = _split(window, audio, plan)
+    if not settings.enabled:
+        return segments, [None] * len(segments)
+    takes = []
+    seed = window.seed
+    while True:
+        checks = [check_take(segment, PROJECT_SAMPLE_RATE, job.text, engine=job.engine,
+                             language=plan.episode.meta.language, settings=settings, seed=seed)
+                  if segment.size else None for job, segment in zip(jobs, segments, strict=True)]
+        takes.append((segments, checks))
+        failing = sum(1 for check in checks if check is None or not check.passed)
+        if failing == 0 or len(takes) >= settings.max_attempts:
+            break
+        seed = derive_seed(window.seed, f"qa-retry-{len(takes)}")
+        [retake] = engine.synthesize_windows([_window(window, plan, seed)])
+        segments = _split(window, resample(retake, engine.capabilities.sample_rate, PROJECT_SAMPLE_RATE), plan)
+
+    def badness(take):
+        checks = take[1]
+        return (sum(1 for c in checks if c is None or not c.passed),
+                sum((c.wer or 0.0) if c is not None else 99.0 for c in checks))
+
+    best = min(range(len(takes)), key=lambda i: badness(takes[i]))
+    chosen_segments, chosen_checks = takes[best]
+    logged = []
+    for line, check in enumerate(chosen_checks):
+        if check is None:
+            logged.append(None)
+            continue
+        log = tuple((i + 1, take[1][line].seed if take[1][line] else 0, take[1][line].wer if take[1][line] else None,
+                     take[1][line].flags if take[1][line] else ("silent",), i == best) for i, take in enumerate(takes))
+        logged.append(replace(check, attempts=len(takes), attempt_log=log))
+    return chosen_segments, logged
+
+
+def _store_lines(window: WindowJob, segments: list[np.ndarray], checks: list[ChunkCheck | None], plan: RenderPlan,
+                 store: Store) -> list[ChunkRecord]:
+    jobs = [plan.jobs[index] for index in window.chunk_indexes]
     records = []
     with tempfile.TemporaryDirectory(prefix="castline-window-") as folder:
-        for job, start, end in zip(jobs, cuts[:-1], cuts[1:], strict=True):
-            segment = audio[start:end]
+        for job, segment, check in zip(jobs, segments, checks, strict=True):
             if segment.size == 0:
                 raise EngineError(f"window {window.index} left no audio for a line ({job.text[:40]!r})",
                                   source=plan.episode.source_path, line=job.source_line)
@@ -107,8 +155,10 @@ def _store_lines(window: WindowJob, audio: np.ndarray, plan: RenderPlan, store: 
             record = ChunkRecord(index=job.index, key=job.key, uri=stored.uri, sha256=stored.sha256,
                                  bytes=stored.bytes, duration_samples=int(segment.size),
                                  sample_rate=PROJECT_SAMPLE_RATE,
-                                 integrated_lufs=lufs if math.isfinite(lufs) else None, rendered=True)
-            meta = {k: v for k, v in asdict(record).items() if k not in ("index", "rendered")}
+                                 integrated_lufs=lufs if math.isfinite(lufs) else None, rendered=True, check=check)
+            meta = {k: v for k, v in asdict(record).items() if k not in ("index", "rendered", "check")}
+            if check is not None:
+                meta["check"] = check.to_json()
             store.put_bytes(json.dumps(meta, sort_keys=True).encode(), meta_key(job.key))
             records.append(record)
     return records

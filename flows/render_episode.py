@@ -23,7 +23,9 @@ from castline.synthesis import batch_jobs
 from castline.window_synthesis import batch_windows
 from castline.stitch import StitchSettings
 from castline.uptodate import render_key
-from tasks.render import (check_published, encode_format, master_programme, plan_render, publish, stitch_chunks,
+from castline.qa.asr import release_transcribers
+from castline.qa.settings import QASettings
+from tasks.render import (check_episode, check_published, encode_format, master_programme, plan_render, publish, stitch_chunks,
                           synthesise_chunks, synthesise_window_batch)
 
 
@@ -32,7 +34,7 @@ def render_episode(script: str, out: str = "output", preset: str | None = None, 
                    cast: dict[str, str] | None = None, engine: str | None = None, workers: int = 2, seed: int = 0,
                    voices_dir: str | None = None, pauses_ms: dict[str, int] | None = None,
                    force: bool = False, engine_options: dict[str, Any] | None = None, window_words: int = 120,
-                   exact_timings: bool = False) -> str:
+                   exact_timings: bool = False, qa: dict[str, Any] | None = None) -> str:
     """Render ``script`` into ``out``; returns the manifest URI.
 
     ``workers`` sizes the batches; the task runner's ``max_workers`` bounds parallel synthesis
@@ -45,7 +47,7 @@ def render_episode(script: str, out: str = "output", preset: str | None = None, 
                             cast=tuple(sorted((cast or {}).items())), engine=engine, workers=workers, seed=seed,
                             voices_dir=voices_dir, pauses_ms=tuple(sorted((pauses_ms or {}).items())), force=force,
                             engine_options=EngineOptions(**(engine_options or {})), window_words=window_words,
-                            exact_timings=exact_timings)
+                            exact_timings=exact_timings, qa=QASettings(**(qa or {})))
     plan = plan_render(options)
     settings = StitchSettings.with_pauses(options.pauses_ms)
     key = render_key(plan, settings)
@@ -60,6 +62,7 @@ def render_episode(script: str, out: str = "output", preset: str | None = None, 
     futures += [synthesise_window_batch.submit(batch, plan) for batch in batch_windows(plan.windows, workers)]
     records = sorted((record for future in futures for record in future.result()), key=lambda r: r.index)
     release_all()
+    release_transcribers()
     clock.lap("synthesise")
     rendered = sum(record.rendered for record in records)
     logger.info("chunks: %d rendered, %d reused from the cache", rendered, len(records) - rendered)
@@ -76,10 +79,13 @@ def render_episode(script: str, out: str = "output", preset: str | None = None, 
             encoded.append(future.result())
             emit("encode", advance=1)
         clock.lap("encode")
+        qa, qa_files = (check_episode(plan, records, stitched, mastered, encoded, work_dir)
+                        if options.qa.enabled else (None, []))
+        clock.lap("qa")
         stats = RenderStats(chunks_rendered=rendered, chunks_reused=len(records) - rendered, started_at=started,
                             finished_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                             workers=workers, timings_s=clock.laps, render_key=key)
-        manifest = publish(plan, records, stitched, mastered, encoded, stats, sha256_file(script))
+        manifest = publish(plan, records, stitched, mastered, encoded, stats, sha256_file(script), qa, qa_files)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     create_table_artifact(key="episode-files", table=_files_table(encoded),
@@ -115,4 +121,4 @@ def run_render(options: RenderOptions) -> str:
         cast=dict(options.cast) or None, engine=options.engine, workers=options.workers, seed=options.seed,
         voices_dir=options.voices_dir, pauses_ms=dict(options.pauses_ms) or None, force=options.force,
         engine_options=dataclasses.asdict(options.engine_options), window_words=options.window_words,
-        exact_timings=options.exact_timings)
+        exact_timings=options.exact_timings, qa=dataclasses.asdict(options.qa))

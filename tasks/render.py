@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from castline.compliance import noise_floor_problem
@@ -15,6 +16,9 @@ from castline.manifest import RenderStats
 from castline.master import MasterResult, master
 from castline.options import RenderOptions
 from castline.publish import publish_episode
+from castline.qa.episode import EpisodeFacts, enforce, episode_qa
+from castline.qa.model import EpisodeQA
+from castline.qa.report import chunk_table, summary_markdown, write_report
 from castline.render_plan import ChunkJob, RenderPlan, WindowJob, prepare_render
 from castline.stitch import StitchResult, StitchSettings, stitch
 from castline.storage import ObjectInfo, open_store
@@ -79,8 +83,29 @@ def encode_format(plan: RenderPlan, stitched: StitchResult, mastered: MasterResu
                    mastered.ceiling_dbtp, remaster)
 
 
+@task(name="episode-qa", cache_policy=NONE)
+def check_episode(plan: RenderPlan, records: Sequence[ChunkRecord], stitched: StitchResult, mastered: MasterResult,
+                  encoded: Sequence[EncodedFile], work_dir: str) -> tuple[EpisodeQA, list[Path]]:
+    placements = {placement.index: placement for placement in stitched.placements}
+    qa = episode_qa(EpisodeFacts.of(plan), [record.check for record in records],
+                    [(placements[job.index].start_sample, placements[job.index].end_sample) for job in plan.jobs],
+                    [record.integrated_lufs for record in records], mastered.path, encoded,
+                    policy=plan.options.qa.policy)
+    files = write_report(qa, mastered.path, Path(work_dir) / "qa")
+    create_table_artifact(key="qa-chunks", table=chunk_table(qa), description=f"QA verdict: {qa.verdict}")
+    create_markdown_artifact(key="qa-summary", markdown=summary_markdown(qa))
+    get_run_logger().info("QA verdict %s: %d of %d chunks passed, %d retried", qa.verdict, qa.passed_count,
+                          len(qa.chunks), qa.retried_count)
+    enforce(qa)
+    return qa, [files.qa_json, files.report_html, files.loudness_png, files.waveform_png]
+
+
 @task(name="publish", cache_policy=NONE, retries=2, retry_delay_seconds=2)
 def publish(plan: RenderPlan, records: Sequence[ChunkRecord], stitched: StitchResult, mastered: MasterResult,
-            encoded: Sequence[EncodedFile], stats: RenderStats, script_sha256: str) -> ObjectInfo:
+            encoded: Sequence[EncodedFile], stats: RenderStats, script_sha256: str,
+            qa: EpisodeQA | None = None, qa_files: Sequence[Path] = ()) -> ObjectInfo:
+    summary = None if qa is None else {"verdict": qa.verdict, "policy": qa.policy, "chunks": len(qa.chunks),
+                                       "passed": qa.passed_count, "failed": qa.failed_count,
+                                       "retried": qa.retried_count, "episode_flags": list(qa.episode_flags)}
     return publish_episode(open_store(plan.options.out), plan, records, stitched, mastered, encoded, stats,
-                           script_sha256)
+                           script_sha256, qa_files, summary)

@@ -81,3 +81,43 @@ class ToneWindows(WindowedEngine):
                 parts.append((0.1 * tone * envelope).astype(np.float32))
             out.append(np.concatenate(parts))
         return out
+
+
+class FlakyHibari(Engine):
+    """hibari, except that the first take of each text is wrong: another sentence's audio, or
+    silence for texts containing 'quiet'. Later takes are the real thing."""
+
+    name = "flaky-hibari"
+    capabilities = EngineCapabilities(languages=("en",), cloning=False, max_chars=400, target_chars=300,
+                                      sample_rate=24_000, deterministic=True)
+    takes: dict[str, int] = {}
+
+    @classmethod
+    def availability(cls):
+        return Availability(True)
+
+    @classmethod
+    def voice_availability(cls, voice):
+        return Availability(True)
+
+    @classmethod
+    def identity(cls, voice, options=None):
+        return "flaky-hibari 1"
+
+    def synthesize(self, texts, voice, seeds):
+        from castline.engines.hibari import HibariEngine
+
+        real = HibariEngine()
+        out = []
+        for text, seed in zip(texts, seeds):
+            count = FlakyHibari.takes.get(text, 0)
+            FlakyHibari.takes[text] = count + 1
+            if count == 0 and "quiet" in text:
+                out.append(np.zeros(48_000, np.float32))
+            elif count == 0:
+                [wrong] = real.synthesize(["The weather in the mountains changed quickly that afternoon."],
+                                          voice, [seed])
+                out.append(wrong)
+            else:
+                out.extend(real.synthesize([text], voice, [seed]))
+        return out

@@ -79,7 +79,7 @@ def test_manifest_contract(rendered):
     out = folder / "out" / "flow-test"
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["episode.wav", "episode.flac", "episode.mp3", "episode.opus", "manifest.json", "transcript.srt",
-         "transcript.vtt"])
+         "transcript.vtt", "qa.json", "report.html", "loudness.png", "waveform.png"])
 
 
 def test_every_file_is_inside_the_preset_when_decoded(rendered):
@@ -166,3 +166,18 @@ def test_rerender_synthesises_nothing_and_edit_rerenders_one_turn(rendered):
     edited = json.loads(_path(run_render(options)).read_text(encoding="utf-8"))
     assert edited["render"]["chunks_rendered"] == 1
     assert edited["render"]["chunks_reused"] == len(first["chunks"]) - 1
+
+
+def test_qa_heard_every_chunk_of_the_real_voices(rendered):
+    _, manifest, folder = rendered
+    qa = json.loads((folder / "out" / "flow-test" / "qa.json").read_text(encoding="utf-8"))
+    assert manifest["qa"]["verdict"] == qa["verdict"] and qa["verdict"] in ("pass", "warn")
+    assert [c["index"] for c in qa["chunks"]] == [c["index"] for c in manifest["chunks"]]
+    for chunk in qa["chunks"]:
+        assert chunk["transcript"] and isinstance(chunk["flags"], list) and isinstance(chunk["passed"], bool)
+        assert chunk["attempts"] >= 1
+    # both offline voices are intelligible: Whisper base hears them nearly word for word
+    assert sum(c["wer"] for c in qa["chunks"]) / len(qa["chunks"]) < 0.15
+    html = (folder / "out" / "flow-test" / "report.html").read_text(encoding="utf-8")
+    assert "<table" in html and "loudness.png" in html and "waveform.png" in html
+    assert {f["name"] for f in manifest["qa"]["files"]} == {"qa.json", "report.html", "loudness.png", "waveform.png"}

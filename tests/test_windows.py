@@ -11,6 +11,7 @@ from castline.dsp.seams import seam_report
 from castline.engines import registry
 from castline.errors import EngineError
 from castline.options import RenderOptions
+from castline.qa.settings import QASettings
 from castline.render_plan import prepare_render
 from castline.stitch import stitch
 from castline.storage import open_store
@@ -46,8 +47,9 @@ def setup(tmp_path, monkeypatch, voices_dir):
     cast = (("1", "ana"), ("2", "ben"), ("3", "cleo"), ("4", "dan"), ("5", "eve"))
 
     def plan(**kwargs):
+        # QA off: these tests are about window plumbing (tones are not speech); QA has its own tests.
         return prepare_render(RenderOptions(script=str(script), out=str(tmp_path / "out"), voices_dir=str(voices),
-                                            cast=cast, **kwargs))
+                                            cast=cast, qa=QASettings(policy="off"), **kwargs))
 
     return plan, tmp_path
 

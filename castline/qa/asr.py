@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -13,11 +14,12 @@ from castline.qa.whisper_model import AsrError, default_whisper_model_dir
 WHISPER_SAMPLE_RATE = 16_000
 """Whisper's input rate (Hz)."""
 BEAM_SIZE = 1
-"""Greedy decoding. Measured on Whisper base int8, 1 thread, hibari/piper speech (bench/asr_speed.py):
-beam 5 costs ~1.6x the time of beam 1 and gave the same WER on clean TTS."""
+"""Greedy decoding. Measured (bench/asr_speed.py, Whisper base int8, 1 thread, 60 s of hibari):
+beam 1 3.1 s, beam 5 3.9 s, both WER 0 on 140 words; beam 5 was
+never better and once worse (a doubled "the") on 12 short hibari/piper lines."""
 
-__all__ = ["AsrError", "Transcriber", "Transcript", "Word", "get_transcriber", "release_transcribers",
-           "WHISPER_SAMPLE_RATE"]
+__all__ = ["AsrError", "BEAM_SIZE", "Transcriber", "Transcript", "WHISPER_SAMPLE_RATE", "Word", "get_transcriber",
+           "loaded_transcribers", "release_transcribers"]
 
 
 @dataclass(frozen=True)
@@ -57,14 +59,18 @@ class Transcriber:
     faster-whisper model directory or a model name (names are downloaded from the Hugging Face Hub).
     ``device``: "cpu", "cuda", "auto"; ``compute_type``: CTranslate2's ("int8", "float16", …);
     ``threads``: CPU threads for this instance (one per worker: workers run in parallel).
+    ``beam_size``: 1 (greedy, the default) or more for beam search.
     Not thread-safe by contract; use ``get_transcriber`` for one instance per thread.
     """
 
     def __init__(self, model: str | None = None, device: str = "cpu", compute_type: str = "int8",
-                 threads: int = 1) -> None:
+                 threads: int = 1, *, beam_size: int = BEAM_SIZE) -> None:
         if threads < 1:
             raise ValueError(f"threads must be ≥ 1, got {threads}")
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be ≥ 1, got {beam_size}")
         self.model = model
+        self.beam_size = beam_size
         self.device = device
         self.compute_type = compute_type
         self.threads = threads
@@ -78,27 +84,42 @@ class Transcriber:
     def _load(self):
         with self._load_lock:
             if self._whisper is None:
-                try:
-                    from faster_whisper import WhisperModel
-                except ImportError as error:
-                    raise AsrError("speech recognition needs faster-whisper: pip install faster-whisper") from error
-                source = str(default_whisper_model_dir()) if self.model is None else self.model
-                try:
-                    self._whisper = WhisperModel(source, device=self.device, compute_type=self.compute_type,
-                                                 cpu_threads=self.threads, num_workers=1)
-                except (OSError, RuntimeError, ValueError) as error:
-                    raise AsrError(f"cannot load Whisper model {source!r} on {self.device} "
-                                   f"({self.compute_type}): {error}") from error
+                self._whisper = self._open_model()
         return self._whisper
 
+    def _open_model(self):
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as error:
+            raise AsrError("speech recognition needs faster-whisper: pip install faster-whisper") from error
+        hint = ""
+        if self.model is None:
+            source = str(default_whisper_model_dir())
+        elif _looks_like_path(self.model):
+            source = str(Path(self.model).expanduser())
+            if not Path(source).is_dir():
+                raise AsrError(f"Whisper model directory not found: {self.model}")
+        else:
+            source = self.model
+            hint = (" (model names are downloaded from the Hugging Face Hub; offline, give a local "
+                    "faster-whisper directory or leave the model unset for the bundled Whisper base)")
+        try:
+            return WhisperModel(source, device=self.device, compute_type=self.compute_type,
+                                cpu_threads=self.threads, num_workers=1)
+        except Exception as error:  # faster-whisper, CTranslate2 and the Hub raise many types
+            raise AsrError(f"cannot load Whisper model {source!r} on {self.device} ({self.compute_type}): "
+                           f"{_first_line(error)}{hint}") from error
+
     def transcribe(self, audio: np.ndarray, sample_rate: int, language: str | None = "en",
-                   word_timestamps: bool = False) -> Transcript:
+                   word_timestamps: bool = False, vad: bool = False) -> Transcript:
         """Transcribe float mono audio at ``sample_rate`` (Hz); ``(channels, samples)`` is averaged to mono.
 
         ``language``: an ISO code, or None to detect it from the first 30 s. Decoding is
-        deterministic: greedy (``BEAM_SIZE``), temperature 0 with no fallback, no VAD, no
-        conditioning on the previous window (a misheard window cannot poison the next).
-        ``word_timestamps`` adds per-word times and probabilities (slower: an extra alignment pass).
+        deterministic: greedy unless ``beam_size`` says otherwise, temperature 0 with no fallback,
+        no conditioning on the previous window (a misheard window cannot poison the next).
+        ``word_timestamps`` adds per-word times and probabilities (≈ +9 % time on a minute of speech).
+        ``vad`` drops non-speech with faster-whisper's Silero VAD first; off by default because a
+        QA check must hear everything the render contains (timestamps stay relative to the input).
         """
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim == 2:
@@ -114,8 +135,8 @@ class Transcriber:
         samples = np.ascontiguousarray(resample(audio, sample_rate, WHISPER_SAMPLE_RATE), dtype=np.float32)
         whisper = self._load()
         segments, info = whisper.transcribe(
-            samples, language=language, task="transcribe", beam_size=BEAM_SIZE, best_of=1,
-            temperature=0.0, condition_on_previous_text=False, vad_filter=False,
+            samples, language=language, task="transcribe", beam_size=self.beam_size, best_of=1,
+            temperature=0.0, condition_on_previous_text=False, vad_filter=vad,
             word_timestamps=word_timestamps, without_timestamps=False)
         segments = list(segments)
         text = "".join(segment.text for segment in segments).strip()
@@ -136,6 +157,17 @@ class Transcriber:
         self._whisper = None
 
 
+def _looks_like_path(model: str) -> bool:
+    """A local directory rather than a Hub name ("base", "Systran/faster-whisper-base")."""
+    path = Path(model).expanduser()
+    return model.startswith((".", "~")) or path.is_absolute() or path.is_dir()
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 _local = threading.local()
 _pool_lock = threading.Lock()
 _loaded: list[Transcriber] = []
@@ -145,8 +177,9 @@ _generation = 0
 def get_transcriber(model: str | None = None, device: str = "cpu") -> Transcriber:
     """The calling thread's Transcriber for ``model`` on ``device`` (int8, 1 thread), created once per thread.
 
-    One per thread, one CPU thread each: on 2 cores two workers with one thread each
-    transcribe more audio per second than one worker with two (see bench/asr_speed.py).
+    One CPU thread each: on 2 busy cores one model with 2 threads was no faster than with 1
+    (60 s: 3.4 s vs 3.1 s, 1.5x the CPU time), while two 1-thread workers side by side
+    did the same minute in 2.2 s (bench/asr_speed.py).
     """
     if getattr(_local, "generation", None) != _generation:
         _local.transcribers = {}

@@ -1,11 +1,12 @@
 """Classical speaker embeddings and per-episode speaker consistency checks.
 
 No learned model: the embedding is built from MFCC statistics (a mel filterbank and DCT computed
-here), a YIN pitch tracker's F0 statistics and the spectral centroid, all on active frames only,
+here), the median F0 of a YIN pitch tracker and the spectral centroid, all on active frames only,
 standardised by fixed background statistics and L2-normalised, so cosine similarity compares
 voices. Everything runs at 16 kHz over 80–7600 Hz, so 16 kHz reference clips and 24 kHz renders
 are measured in the same band. ``bench/speaker_separation.py`` measures how well it separates
-voices and fits the background constants below.
+voices (heart vs joe sentences: AUC 1.000; six real voices in 3 s pieces: 0.949, where one pair,
+Maya and Xinran, is at chance and every other pair ≥ 0.95) and fits the background constants.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ MEL_BANDS = 40
 MEL_LOW_HZ = 80.0
 MEL_HIGH_HZ = 7_600.0
 MFCC_COUNT = 20
-"""c1..c20 (c0, the level, is dropped). The bench measured 16–24 coefficients within 0.01 AUC."""
+"""c1..c20 (c0, the level, is dropped). An exploratory run measured 12–30 coefficients within
+0.015 AUC of each other on the real references."""
 PRE_EMPHASIS = 0.97
 ACTIVE_RANGE_DB = 35.0
 """A frame is active within 35 dB of the chunk's loudest frames (95th percentile): keeps the
@@ -44,53 +46,72 @@ MIN_ACTIVE_FRAMES = 30
 MIN_VOICED_FRAMES = 10
 _BLOCK_FRAMES = 2_048
 
-# Weight of each feature group in the embedding (the group's share of the squared norm before
-# normalisation). Measured on the six real references (3 s segments): the active-frame MFCC means
-# alone give AUC 0.935, adding the MFCC standard deviations, delta spread, F0 and centroid 0.950;
-# the CMN'd statistics alone (means removed) only 0.81, so no CMN.
+# Weight of each feature group (its share of the norm before normalisation). Measured with
+# bench/speaker_separation.py on the six real references (3 s segments): active-frame MFCC means
+# alone AUC 0.935; with MFCC standard deviations, delta spread, median F0 and centroid 0.95.
+# Without CMN: the CMN'd statistics (means removed) alone gave 0.81. The F0 interquartile range
+# (intonation) lowered the real AUC by 0.015 and made the most monotone clean TTS sentence an
+# outlier, so F0 enters by its median only.
 GROUP_WEIGHTS = {"mfcc_mean": 2.0, "mfcc_std": 1.0, "delta_std": 0.5, "f0": 1.0, "centroid": 0.5}
-_GROUP_SIZES = {"mfcc_mean": MFCC_COUNT, "mfcc_std": MFCC_COUNT, "delta_std": MFCC_COUNT, "f0": 2, "centroid": 1}
+_GROUP_SIZES = {"mfcc_mean": MFCC_COUNT, "mfcc_std": MFCC_COUNT, "delta_std": MFCC_COUNT, "f0": 1, "centroid": 1}
 EMBEDDING_SIZE = sum(_GROUP_SIZES.values())
 
-# Background statistics (per raw feature): mean of the per-speaker means and the pooled standard
-# deviation over 3 s segments of eight speakers (the six VibeVoice demo references, hibari
-# 'heart' and piper 'joe'), from ``bench/speaker_separation.py --fit-background``. They only
-# centre and scale the features; fitting them on the real references alone or on the two TTS
-# voices alone changed the AUCs by under 0.01.
+# Background statistics (per raw feature): the mean of the per-speaker means, and the RMS
+# deviation from it with every speaker weighted equally, over eight speakers (the six VibeVoice
+# demo references in 3 s pieces, 20 sentences each of hibari 'heart' and piper 'joe'), from
+# ``bench/speaker_separation.py --fit-background``. They only centre and scale the features:
+# fitting them on the real references alone or on the two TTS voices alone moved the real AUC by
+# under 0.004 and left heart vs joe at 1.000.
 BACKGROUND_MEAN: tuple[float, ...] = (
-    -0.73499, -1.6937, 1.5608, -1.5615, -0.34925, -1.1621, -0.23932, -0.77655, -0.28459, -0.094108,
-    -0.24254, 0.10898, -0.030086, -0.29949, -0.50534, -0.19469, -0.54491, -0.47081, -0.6103, -0.39728,
-    9.4129, 4.7428, 4.3813, 3.1781, 2.289, 2.1892, 1.9421, 1.8947, 1.7482, 1.4656,
-    1.4442, 1.3596, 1.3029, 1.2359, 1.2364, 1.2559, 1.1465, 1.1368, 1.1012, 1.0538,
-    8.2168, 4.351, 3.6056, 2.9526, 2.2732, 2.1727, 1.9396, 1.9262, 1.7964, 1.5446,
-    1.543, 1.434, 1.3595, 1.3503, 1.3056, 1.2541, 1.1935, 1.1588, 1.1389, 1.0908,
-    7.3683, 0.32242, 10.827,
+    -0.74789, -1.6972, 1.5538, -1.5616, -0.34687, -1.1624, -0.24338, -0.77403, -0.28189, -0.090941,
+    -0.24152, 0.10675, -0.029947, -0.29871, -0.50616, -0.19659, -0.54793, -0.46986, -0.60888, -0.39767,
+    9.4147, 4.7363, 4.377, 3.1809, 2.2857, 2.1919, 1.9435, 1.8904, 1.7482, 1.4629,
+    1.4464, 1.3595, 1.303, 1.2382, 1.2379, 1.2543, 1.1451, 1.1359, 1.1009, 1.0554,
+    8.2181, 4.3505, 3.6096, 2.9593, 2.2687, 2.1732, 1.9415, 1.9233, 1.7958, 1.5439,
+    1.5453, 1.4375, 1.3624, 1.3488, 1.3061, 1.2558, 1.1902, 1.1577, 1.1398, 1.0918,
+    7.37, 10.826,
 )
 BACKGROUND_SCALE: tuple[float, ...] = (
-    1.8083, 2.1898, 1.8048, 1.2338, 0.90368, 0.96189, 1.0824, 0.94505, 0.80749, 0.5922,
-    0.62217, 0.52017, 0.50832, 0.60005, 0.34168, 0.47232, 0.51934, 0.34883, 0.50508, 0.33518,
-    2.0164, 0.94804, 0.86174, 0.69399, 0.43318, 0.37268, 0.41499, 0.37191, 0.39732, 0.27392,
-    0.22503, 0.1915, 0.21605, 0.25165, 0.21169, 0.24197, 0.24426, 0.2927, 0.28197, 0.26668,
-    1.7223, 0.8561, 0.53217, 0.49152, 0.39598, 0.25666, 0.3369, 0.24526, 0.32907, 0.24278,
-    0.21479, 0.16033, 0.21235, 0.23991, 0.19431, 0.17544, 0.19217, 0.18643, 0.22421, 0.22586,
-    0.48187, 0.12002, 0.2831,
+    1.8096, 2.1873, 1.8073, 1.2369, 0.90069, 0.95866, 1.087, 0.94312, 0.8118, 0.58641,
+    0.62148, 0.52384, 0.50912, 0.60013, 0.34025, 0.4735, 0.5151, 0.34871, 0.50644, 0.335,
+    2.0188, 0.95232, 0.86438, 0.69875, 0.43208, 0.37056, 0.41608, 0.37116, 0.39664, 0.27274,
+    0.22692, 0.18987, 0.21796, 0.25142, 0.21048, 0.24451, 0.24513, 0.29342, 0.28246, 0.2652,
+    1.7242, 0.85644, 0.53096, 0.49602, 0.39073, 0.25744, 0.34052, 0.2445, 0.32702, 0.24319,
+    0.21324, 0.16296, 0.21665, 0.23941, 0.19219, 0.17555, 0.19348, 0.18802, 0.22377, 0.22525,
+    0.47845, 0.28777,
 )
 
 WRONG_SPEAKER_MARGIN = 0.0
 """A chunk whose cosine to another speaker's centroid exceeds that to its own centroid by more
-than this is flagged "wrong-speaker" (no margin: any chunk nearer another voice is suspect)."""
+than this is flagged "wrong-speaker". Leave-one-out, every heart and joe sentence was nearer its
+own centroid by ≥ 0.89; among the real voices only Maya and Xinran, whom the embedding cannot
+tell apart, were ever nearer another speaker (6 of 46 pieces)."""
 OUTLIER_Z = 3.5
 """Modified z-score (Iglewicz & Hoaglin) of a chunk's similarity to its own centroid below −3.5
-flags "speaker-outlier"."""
-MIN_SIMILARITY_SPREAD = 0.05
-"""Floor (cosine) on the robust spread of a speaker's chunk similarities, so a voice that renders
-very consistently does not turn ordinary sentence-to-sentence variation into outliers."""
+flags "speaker-outlier": clean voices' lowest was −2.25 (real) and −2.01 (renders); a joe
+sentence among heart's scored −14."""
+MIN_SIMILARITY_SPREAD = 0.08
+"""Floor (cosine) on the robust spread (1.4826 × MAD) of a speaker's chunk similarities. Clean
+renders measured 0.03–0.04, yet their least typical sentence sat 0.16 below the median: without
+the floor, very consistent voices turn ordinary sentence-to-sentence variation into outliers.
+Real voices (3 s pieces) measured 0.05–0.21."""
 MIN_CHUNKS_FOR_STATS = 4
 DRIFT_MIN_CHUNKS = 8
+DRIFT_ANCHOR_MIN_CHUNKS = 3
+"""The anchor's chunks are scored against the centroid of the other anchor chunks: with only two,
+one unusual chunk halves the baseline and hides drift."""
 DRIFT_ANCHOR_MAX_CHUNKS = 8
 DRIFT_DROP = 0.25
-""""drift" when the last quarter's mean similarity to the first chunks' centroid is more than
-0.25 (cosine) below the first quarter's."""
+""""drift" needs the last quarter's mean similarity to the first chunks' centroid more than 0.25
+(cosine) below the first quarter's. Clean heart/joe episodes (20 sentences, 300 random orders)
+reached 0.14; a last third in the other voice measured 1.16–1.17; the same voice played 8 %
+faster (pitch and formants up) 0.35 (heart) and 0.19 (joe), 10 % faster 0.44 and 0.27. Real
+voices cut into 3 s pieces (8–9 per speaker) are noisier: up to 0.52, so 0.7–12 % of random
+orders of Carter, Maya and Xinran are flagged; episode chunks are longer and more numerous."""
+DRIFT_SIGMAS = 3.0
+"""...and more than 3 standard errors of the difference of two quarter means (from the robust
+spread of the first half's similarities), for voices that vary more than the renders."""
+
 
 def speaker_embedding(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """A float32 vector of ``EMBEDDING_SIZE``, L2-normalised, describing the voice in mono
@@ -119,8 +140,8 @@ def raw_features(audio: np.ndarray, sample_rate: int) -> np.ndarray | None:
     """Unnormalised feature vector (``EMBEDDING_SIZE`` float64), ``None`` without enough speech.
 
     Layout: MFCC c1..c20 means and standard deviations over active frames, standard deviations
-    of their deltas (±2 frames), F0 median and interquartile range (log2 Hz, voiced frames; the
-    background mean when fewer than 10 frames are voiced), median log2 spectral centroid (Hz).
+    of their deltas (±2 frames), median F0 (log2 Hz, voiced frames; the background mean when
+    fewer than 10 frames are voiced), median spectral centroid (log2 Hz).
     """
     signal = np.asarray(audio, np.float32)
     if signal.ndim != 1:
@@ -142,14 +163,11 @@ def raw_features(audio: np.ndarray, sample_rate: int) -> np.ndarray | None:
     delta = (mfcc[4:] - mfcc[:-4])[active[2:-2]] if mfcc.shape[0] > 4 else np.zeros((1, MFCC_COUNT))
     log_f0 = np.log2(f0_hz[:count][voiced])
     if log_f0.size >= MIN_VOICED_FRAMES:
-        q25, median, q75 = np.percentile(log_f0, [25, 50, 75])
-        f0_stats = np.array([median, q75 - q25])
+        median_f0 = float(np.median(log_f0))
     else:
-        offset = 3 * MFCC_COUNT
-        f0_stats = (np.asarray(BACKGROUND_MEAN[offset:offset + 2], np.float64) if BACKGROUND_MEAN
-                    else np.array([math.log2(160.0), 0.2]))
+        median_f0 = BACKGROUND_MEAN[3 * MFCC_COUNT] if BACKGROUND_MEAN else math.log2(160.0)
     return np.concatenate([coefficients.mean(axis=0), coefficients.std(axis=0), delta.std(axis=0),
-                           f0_stats, [float(np.median(np.log2(centroid_hz[active] + 1.0)))]])
+                           [median_f0, float(np.median(np.log2(centroid_hz[active] + 1.0)))]])
 
 
 @functools.lru_cache(maxsize=1)
@@ -197,16 +215,17 @@ def _spectral_frames(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     window = np.hamming(length)
     freqs = np.fft.rfftfreq(FFT_SIZE, 1.0 / ANALYSIS_RATE_HZ)
     bank, dct = _mel_filterbank(), _dct_matrix()
-    mfcc, centroid = [], []
+    mfcc, level_db, centroid = [], [], []
     # blocks bound memory for long clips: a spectrum is 257 values per 10 ms frame
     for start in range(0, emphasised_frames.shape[0], _BLOCK_FRAMES):
-        spectrum = np.abs(np.fft.rfft(emphasised_frames[start:start + _BLOCK_FRAMES] * window, FFT_SIZE)) ** 2
+        block = slice(start, start + _BLOCK_FRAMES)
+        spectrum = np.abs(np.fft.rfft(emphasised_frames[block] * window, FFT_SIZE)) ** 2
         mfcc.append(np.log(spectrum @ bank.T + 1e-10) @ dct.T)
         centroid.append(spectrum @ freqs / (spectrum.sum(axis=1) + 1e-20))
-    level_db = 10 * np.log10(np.mean(raw_frames * raw_frames, axis=1) + 1e-12)
+        level_db.append(10 * np.log10(np.mean(raw_frames[block] ** 2, axis=1) + 1e-12))
     if not mfcc:
-        return np.zeros((0, MFCC_COUNT)), level_db, np.zeros(0)
-    return np.concatenate(mfcc), level_db, np.concatenate(centroid)
+        return np.zeros((0, MFCC_COUNT)), np.zeros(0), np.zeros(0)
+    return np.concatenate(mfcc), np.concatenate(level_db), np.concatenate(centroid)
 
 
 def pitch_track(x: np.ndarray, sample_rate: int = PITCH_RATE_HZ) -> tuple[np.ndarray, np.ndarray]:
@@ -218,14 +237,20 @@ def pitch_track(x: np.ndarray, sample_rate: int = PITCH_RATE_HZ) -> tuple[np.nda
     window = int(sample_rate * FRAME_MS / 1000)
     hop = int(sample_rate * HOP_MS / 1000)
     max_lag = int(math.ceil(sample_rate / F0_LOW_HZ))
-    min_lag = int(sample_rate / F0_HIGH_HZ)
     x64 = np.asarray(x, np.float64)
-    padded = np.concatenate([x64, np.zeros(max_lag)])
-    frames = _frame_view(padded, window + max_lag, hop)
-    count = max(0, 1 + (x64.size - window) // hop) if x64.size >= window else 0
-    frames = frames[:count]
+    count = 1 + (x64.size - window) // hop if x64.size >= window else 0
     if count == 0:
         return np.zeros(0), np.zeros(0, bool)
+    frames = _frame_view(np.concatenate([x64, np.zeros(max_lag)]), window + max_lag, hop)[:count]
+    results = [_yin(frames[start:start + _BLOCK_FRAMES], window, max_lag, sample_rate)
+               for start in range(0, count, _BLOCK_FRAMES)]
+    return np.concatenate([f0 for f0, _ in results]), np.concatenate([voiced for _, voiced in results])
+
+
+def _yin(frames: np.ndarray, window: int, max_lag: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """F0 (Hz) and voiced mask of ``(frames, window + max_lag)`` samples."""
+    count = frames.shape[0]
+    min_lag = int(sample_rate / F0_HIGH_HZ)
     frames = frames - frames.mean(axis=1, keepdims=True)
     fft_size = 1 << int(math.ceil(math.log2(window + max_lag + window)))
     cross = np.fft.irfft(np.fft.rfft(frames, fft_size) * np.conj(np.fft.rfft(frames[:, :window], fft_size)),
@@ -298,8 +323,9 @@ class DriftReport:
     chunks (leave-one-out for those); ``slope_per_episode``: least-squares change of that
     similarity from the speaker's first to last chunk (cosine); ``first_quarter`` /
     ``last_quarter``: mean similarity of the first / last quarter of the speaker's chunks;
-    ``drop`` = first − last; ``flag`` is "drift" when ``drop`` > ``DRIFT_DROP``, ``None``
-    otherwise (also when the speaker has under ``DRIFT_MIN_CHUNKS`` chunks).
+    ``drop`` = first − last; ``threshold``: the larger of ``DRIFT_DROP`` and ``DRIFT_SIGMAS``
+    standard errors of the drop; ``flag`` is "drift" when ``drop`` > ``threshold``, ``None``
+    otherwise (also when the speaker has under ``DRIFT_MIN_CHUNKS`` chunks: values are ``nan``).
     """
 
     speaker: str
@@ -310,6 +336,7 @@ class DriftReport:
     first_quarter: float
     last_quarter: float
     drop: float
+    threshold: float
     flag: str | None
 
 
@@ -328,22 +355,30 @@ def speaker_checks(chunks: Sequence[tuple[str, np.ndarray]], sample_rate: int,
 
 
 def drift_report(chunks: Sequence[tuple[str, np.ndarray]], sample_rate: int) -> list[DriftReport]:
-    """One ``DriftReport`` per speaker (in order of first appearance) for ``(speaker, audio)`` chunks in episode order."""
+    """One ``DriftReport`` per speaker (in order of first appearance) for ``(speaker, audio)``
+    chunks in episode order."""
     return drift_from_embeddings(embed_chunks(chunks, sample_rate))
 
 
 def profile_stats(embedded: Sequence[tuple[str, np.ndarray]]) -> dict[str, SpeakerProfileStats]:
     """Centroid and similarity spread of each speaker's ``(speaker, embedding)`` chunks."""
+    return _profiles(embedded)[0]
+
+
+def _profiles(embedded: Sequence[tuple[str, np.ndarray]]) -> tuple[dict[str, SpeakerProfileStats], np.ndarray]:
+    """Per-speaker stats, and each chunk's similarity to its speaker's leave-one-out centroid."""
     stats = {}
+    own = np.full(len(embedded), math.nan)
     for name, rows in _by_speaker(embedded).items():
         vectors = np.array([embedded[i][1] for i in rows], np.float64)
-        own = _leave_one_out_similarities(vectors)
-        finite = own[np.isfinite(own) & np.any(vectors != 0, axis=1)]
+        own[rows] = _leave_one_out_similarities(vectors)
+        finite = own[rows][np.isfinite(own[rows]) & np.any(vectors != 0, axis=1)]
         median = float(np.median(finite)) if finite.size else math.nan
-        spread = max(1.4826 * float(np.median(np.abs(finite - median))) if finite.size else 0.0, MIN_SIMILARITY_SPREAD)
+        spread = 1.4826 * float(np.median(np.abs(finite - median))) if finite.size else 0.0
         stats[name] = SpeakerProfileStats(speaker=name, centroid=_centroid(vectors), chunks=len(rows),
-                                          median_similarity=median, similarity_spread=spread)
-    return stats
+                                          median_similarity=median,
+                                          similarity_spread=max(spread, MIN_SIMILARITY_SPREAD))
+    return stats, own
 
 
 def check_embeddings(embedded: Sequence[tuple[str, np.ndarray]],
@@ -352,11 +387,7 @@ def check_embeddings(embedded: Sequence[tuple[str, np.ndarray]],
                      outlier_z: float = OUTLIER_Z) -> list[SpeakerFinding]:
     """``speaker_checks`` on precomputed ``(speaker, embedding)`` chunks and reference embeddings."""
     references = dict(references or {})
-    stats = profile_stats(embedded)
-    groups = _by_speaker(embedded)
-    own_similarity = np.full(len(embedded), math.nan)
-    for name, rows in groups.items():
-        own_similarity[rows] = _leave_one_out_similarities(np.array([embedded[i][1] for i in rows], np.float64))
+    stats, own_similarity = _profiles(embedded)
     findings = []
     for index, (name, vector) in enumerate(embedded):
         flags = []
@@ -388,15 +419,17 @@ def check_embeddings(embedded: Sequence[tuple[str, np.ndarray]],
 
 def drift_from_embeddings(embedded: Sequence[tuple[str, np.ndarray]], *,
                           drop_threshold: float = DRIFT_DROP) -> list[DriftReport]:
-    """``drift_report`` on precomputed ``(speaker, embedding)`` chunks in episode order."""
+    """``drift_report`` on precomputed ``(speaker, embedding)`` chunks in episode order; chunks
+    without speech (zero embeddings) are left out, so ``chunks`` counts the others."""
     reports = []
     for name, rows in _by_speaker(embedded).items():
         vectors = np.array([embedded[i][1] for i in rows], np.float64)
-        count = len(rows)
-        anchor = int(min(DRIFT_ANCHOR_MAX_CHUNKS, max(2, count // 4)))
+        vectors = vectors[np.any(vectors != 0, axis=1)]
+        count = len(vectors)
+        anchor = int(min(DRIFT_ANCHOR_MAX_CHUNKS, max(DRIFT_ANCHOR_MIN_CHUNKS, count // 4)))
         if count < DRIFT_MIN_CHUNKS:
             reports.append(DriftReport(name, count, min(anchor, count), (), math.nan, math.nan, math.nan,
-                                       math.nan, None))
+                                       math.nan, math.nan, None))
             continue
         anchor_sum = vectors[:anchor].sum(axis=0)
         sims = np.array([similarity(vector, anchor_sum - vector if i < anchor else anchor_sum)
@@ -406,8 +439,11 @@ def drift_from_embeddings(embedded: Sequence[tuple[str, np.ndarray]], *,
         position = np.linspace(0.0, 1.0, count)
         slope = float(np.polyfit(position, sims, 1)[0])
         drop = first - last
+        early = sims[:count // 2]
+        spread = max(1.4826 * float(np.median(np.abs(early - np.median(early)))), MIN_SIMILARITY_SPREAD)
+        threshold = max(drop_threshold, DRIFT_SIGMAS * spread * math.sqrt(2.0 / quarter))
         reports.append(DriftReport(name, count, anchor, tuple(float(v) for v in sims), slope, first, last, drop,
-                                   "drift" if drop > drop_threshold else None))
+                                   threshold, "drift" if drop > threshold else None))
     return reports
 
 

@@ -74,6 +74,54 @@ _ABBREVIATIONS = {
     "mt": "mount", "approx": "approximately", "dept": "department", "govt": "government", "ave": "avenue",
     "oclock": "", "o'clock": "",
 }
+# British spellings → American: Whisper writes American spelling whatever the accent.
+_OUR_STEMS = ("arbour", "ardour", "armour", "behaviour", "candour", "clamour", "colour", "demeanour",
+              "endeavour", "favour", "flavour", "harbour", "honour", "humour", "labour", "neighbour",
+              "odour", "parlour", "rancour", "rigour", "rumour", "saviour", "savour", "splendour",
+              "tumour", "valour", "vapour", "vigour")
+_ISE_STEMS = ("apologis", "authoris", "capitalis", "categoris", "centralis", "characteris", "civilis",
+              "criticis", "customis", "emphasis", "equalis", "familiaris", "finalis", "globalis",
+              "harmonis", "hospitalis", "idealis", "legalis", "localis", "maximis", "memoris", "minimis",
+              "mobilis", "modernis", "normalis", "optimis", "organis", "personalis", "polaris", "prioritis",
+              "publicis", "realis", "recognis", "socialis", "specialis", "standardis", "summaris",
+              "symbolis", "sympathis", "synchronis", "utilis", "visualis")
+_ISE_ENDINGS = ("e", "es", "ed", "ing", "er", "ers", "ation", "ations")
+_OUR_ENDINGS = ("", "s", "ed", "ing", "ite", "ites", "able", "ful", "er", "ers", "ly", "hood", "less")
+_BRITISH = {
+    "centre": "center", "centres": "centers", "centred": "centered", "theatre": "theater",
+    "theatres": "theaters", "metre": "meter", "metres": "meters", "kilometre": "kilometer",
+    "kilometres": "kilometers", "centimetre": "centimeter", "centimetres": "centimeters",
+    "millimetre": "millimeter", "millimetres": "millimeters", "litre": "liter", "litres": "liters",
+    "fibre": "fiber", "fibres": "fibers", "calibre": "caliber", "sombre": "somber", "spectre": "specter",
+    "programme": "program", "programmes": "programs", "catalogue": "catalog", "catalogues": "catalogs",
+    "analyse": "analyze", "analysed": "analyzed", "analyses": "analyzes", "analysing": "analyzing",
+    "paralyse": "paralyze", "paralysed": "paralyzed", "travelled": "traveled", "travelling": "traveling",
+    "traveller": "traveler", "travellers": "travelers", "cancelled": "canceled", "cancelling": "canceling",
+    "labelled": "labeled", "labelling": "labeling", "modelled": "modeled", "modelling": "modeling",
+    "levelled": "leveled", "fuelled": "fueled", "jewellery": "jewelry", "grey": "gray", "greys": "grays",
+    "aluminium": "aluminum", "tyre": "tire", "tyres": "tires", "cheque": "check", "cheques": "checks",
+    "defence": "defense", "offence": "offense", "licence": "license", "practise": "practice",
+    "practised": "practiced", "practising": "practicing", "mould": "mold", "plough": "plow",
+    "sceptical": "skeptical", "sceptic": "skeptic", "manoeuvre": "maneuver", "manoeuvres": "maneuvers",
+    "enquiry": "inquiry", "enquiries": "inquiries", "ageing": "aging", "judgement": "judgment",
+    "pyjamas": "pajamas", "storey": "story", "storeys": "stories", "draught": "draft", "kerb": "curb",
+    "whisky": "whiskey", "yoghurt": "yogurt", "doughnut": "donut", "mum": "mom", "mums": "moms",
+}
+
+
+def _american(word: str) -> str:
+    """The American spelling of a British-spelled word (unchanged when not listed)."""
+    if word in _BRITISH:
+        return _BRITISH[word]
+    for stem in _OUR_STEMS:
+        if word.startswith(stem) and word[len(stem):] in _OUR_ENDINGS:
+            return stem[:-2] + "r" + word[len(stem):]
+    for stem in _ISE_STEMS:
+        if word.startswith(stem) and word[len(stem):] in _ISE_ENDINGS:
+            return stem[:-1] + "z" + word[len(stem):]
+    return word
+
+
 _CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"), "€": ("euro", "euros", "cent", "cents"),
                "£": ("pound", "pounds", "penny", "pence")}
 _CURRENCY_WORDS = {"dollar", "dollars", "euro", "euros", "pound", "pounds"}
@@ -113,7 +161,7 @@ def normalise_for_wer(text: str, language: str = "en") -> str:
     words: list[str] = []
     for word in _words(text):
         expanded = _ABBREVIATIONS.get(word, word)
-        words.extend(expanded.split())
+        words.extend(_american(piece) for piece in expanded.split())
     words = _join_per_cent(words)
     words = _canonical_numbers(words)
     words = _drop_currency_and(words)
@@ -263,9 +311,10 @@ def _parse_spelled(words: list[str], start: int) -> tuple[int, str] | None:
             break
         kind, value, word_form = info
         if word == "zero":
-            if consumed:
-                break
-            return index + 1, "0"
+            if not consumed:
+                consumed = True
+                index += 1
+            break
         if kind == _UNIT and sub_kind in (None, "tens"):
             current += value
             sub_kind = "unit" if sub_kind is None else "tens+unit"

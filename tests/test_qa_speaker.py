@@ -1,0 +1,138 @@
+"""Speaker embedding and speaker checks on real renders of the two offline voices (heart, joe)."""
+
+import numpy as np
+import pytest
+
+from castline import PROJECT_SAMPLE_RATE
+from castline.audio.resample import resample
+from castline.engines.registry import engine_class
+from castline.qa.speaker import (EMBEDDING_SIZE, check_embeddings, drift_from_embeddings, drift_report,
+                                 speaker_checks, speaker_embedding, similarity)
+from castline.voices import load_voice_library
+
+RATE = PROJECT_SAMPLE_RATE
+HEART_TEXTS = (
+    "The harbour lights came on one by one as the fog rolled in.",
+    "Nobody expected the quarterly numbers to look quite this strong.",
+    "She packed three notebooks, a torch, and far too many pencils.",
+    "If you listen closely, you can hear the train before you see it.",
+    "Our next guest spent a decade mapping caves under the desert.",
+    "The recipe calls for butter, but olive oil works just as well.",
+    "Honestly, I think the second half of the season was better.",
+    "A small change in temperature can shift the whole ecosystem.",
+    "We recorded this episode in a cabin with no running water.",
+    "The committee will vote on the proposal early next week.",
+    "Let me read you a short passage from the first chapter.",
+)
+JOE_TEXTS = (
+    "The river froze solid for the first time in living memory.",
+    "My grandmother taught me to play chess on a cardboard board.",
+    "Engineers found a crack in the main support beam yesterday.",
+    "Every spring the swallows return to the same old barn.",
+    "The satellite sent back photographs of a dust storm on Mars.",
+    "We argued for hours about the best way to cook rice.",
+    "The orchestra tuned up while the audience found their seats.",
+    "A good editor can make a messy draft sound effortless.",
+    "The hiking trail climbs steeply for the first three miles.",
+    "Some researchers think sleep helps us sort our memories.",
+    "Thanks for joining us, and we'll see you next Thursday.",
+)
+
+
+def _render(engine_name, voice_id, texts, voices_dir):
+    engine_cls = engine_class(engine_name)
+    if not engine_cls.availability().usable:
+        pytest.skip(f"{engine_name} is not installed")
+    engine = engine_cls()
+    try:
+        audio = engine.synthesize(list(texts), load_voice_library(voices_dir).get(voice_id), list(range(len(texts))))
+        return [resample(a, engine.capabilities.sample_rate, RATE) for a in audio]
+    finally:
+        engine.close()
+
+
+@pytest.fixture(scope="module")
+def voices(voices_dir):
+    """Ten sentences and one reference sentence per voice, with their embeddings."""
+    heart = _render("hibari", "heart", HEART_TEXTS, voices_dir)
+    joe = _render("piper", "joe", JOE_TEXTS, voices_dir)
+    return {
+        "heart": heart[:10], "joe": joe[:10],
+        "heart_ref": heart[10], "joe_ref": joe[10],
+        "heart_emb": [speaker_embedding(a, RATE) for a in heart[:10]],
+        "joe_emb": [speaker_embedding(a, RATE) for a in joe[:10]],
+    }
+
+
+def test_embedding_is_a_deterministic_unit_vector(voices):
+    audio = voices["heart"][0]
+    first, again = speaker_embedding(audio, RATE), speaker_embedding(audio.copy(), RATE)
+    assert first.dtype == np.float32 and first.shape == (EMBEDDING_SIZE,)
+    assert np.array_equal(first, again)
+    assert abs(float(np.linalg.norm(first)) - 1.0) < 1e-5
+    # the same voice at another sample rate is analysed in the same band
+    assert similarity(first, speaker_embedding(resample(audio, RATE, 16_000), 16_000)) > 0.95
+
+
+def test_silence_has_no_embedding():
+    assert not np.any(speaker_embedding(np.zeros(RATE, np.float32), RATE))
+    assert similarity(np.zeros(EMBEDDING_SIZE), np.ones(EMBEDDING_SIZE)) == 0.0
+
+
+def test_heart_and_joe_are_separated(voices):
+    heart, joe = np.array(voices["heart_emb"]), np.array(voices["joe_emb"])
+    for own, other in ((heart, joe), (joe, heart)):
+        for index, vector in enumerate(own):
+            own_centroid = np.delete(own, index, axis=0).mean(axis=0)
+            assert similarity(vector, own_centroid) > similarity(vector, other.mean(axis=0))
+    embeddings = np.vstack([heart, joe])
+    labels = np.array([0] * len(heart) + [1] * len(joe))
+    sims = embeddings @ embeddings.T
+    first, second = np.triu_indices(len(labels), 1)
+    same = labels[first] == labels[second]
+    positive, negative = sims[first, second][same], sims[first, second][~same]
+    auc = np.mean(positive[:, None] > negative[None, :])
+    assert auc >= 0.95
+
+
+def test_a_chunk_in_the_wrong_voice_is_flagged(voices):
+    chunks = [("heart", a) for a in voices["heart"][:6]] + [("joe", a) for a in voices["joe"][:6]]
+    chunks[3] = ("heart", voices["joe"][7])  # a heart line rendered with joe's voice
+    findings = speaker_checks(chunks, RATE, references={"heart": voices["heart_ref"], "joe": voices["joe_ref"]})
+    assert [f.index for f in findings if "wrong-speaker" in f.flags] == [3]
+    assert [f.index for f in findings if "reference-mismatch" in f.flags] == [3]
+    wrong = findings[3]
+    assert wrong.nearest_other == "joe" and wrong.similarity_other > wrong.similarity_own
+    assert all(f.similarity_reference > 0.3 for f in findings if f.index != 3)
+
+
+def test_an_odd_chunk_of_a_lone_speaker_is_an_outlier(voices):
+    embedded = [("heart", e) for e in voices["heart_emb"]]
+    embedded[5] = ("heart", voices["joe_emb"][0])
+    findings = check_embeddings(embedded)
+    assert [f.index for f in findings if "speaker-outlier" in f.flags] == [5]
+    assert all(f.nearest_other is None and not f.flags for f in findings if f.index != 5)
+
+
+def test_silent_chunk_is_reported_not_compared(voices):
+    chunks = [("heart", a) for a in voices["heart"][:4]] + [("heart", np.zeros(RATE, np.float32))]
+    findings = speaker_checks(chunks, RATE)
+    assert findings[-1].flags == ("no-speech",)
+    assert all(not f.flags for f in findings[:-1])
+
+
+def test_drift_fires_when_the_last_third_changes_voice(voices):
+    consistent = [("host", e) for e in voices["heart_emb"][:9]]
+    drifting = consistent[:6] + [("host", e) for e in voices["joe_emb"][:3]]
+    [steady] = drift_from_embeddings(consistent)
+    [drifted] = drift_from_embeddings(drifting)
+    assert steady.flag is None and steady.drop < steady.threshold
+    assert drifted.flag == "drift" and drifted.drop > 2 * drifted.threshold
+    assert drifted.slope_per_episode < 0 < drifted.first_quarter - drifted.last_quarter
+
+
+def test_drift_report_per_speaker_from_audio(voices):
+    chunks = [("a", heart) for heart in voices["heart"][:8]] + [("b", joe) for joe in voices["joe"][:4]]
+    reports = {r.speaker: r for r in drift_report(chunks, RATE)}
+    assert reports["a"].flag is None and len(reports["a"].similarities) == 8
+    assert reports["b"].flag is None and reports["b"].similarities == ()  # too few chunks to judge

@@ -62,7 +62,9 @@ print(json.dumps({{"synthesis_s": time.perf_counter() - started, "audio_s": audi
 def castline_render(script: Path, out: Path, workers: int, *extra: str) -> dict:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "castline", "render", str(script), "--out", str(out), "--quiet",
-                    "--workers", str(workers), "--voices-dir", str(REPO / "voices"), "--cast", *CAST, *extra],
+                    "--workers", str(workers), "--voices-dir", str(REPO / "voices"), "--cast", *CAST,
+                    # the render pipeline alone; QA's cost is measured by bench/qa.py
+                    "--qa", "off", *extra],
                    check=True, capture_output=True, text=True)
     wall = time.perf_counter() - started
     manifest = json.loads(next(out.glob("*/manifest.json")).read_text(encoding="utf-8"))

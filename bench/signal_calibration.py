@@ -7,7 +7,10 @@ from speaker_separation import SENTENCES, corpus_segments
 from castline.engines.registry import engine_class
 from castline.voices import load_voice_library
 from castline.audio.resample import resample
-from castline.qa.signal_checks import *
+from castline.qa.signal_checks import (active_frames, clipping_check, frame_levels_db, long_silence_check,
+                                     loudness_spread, non_speech_energy_check, quiet_tonal_persistence,
+                                     silence_check, speech_rate_check, speech_to_pause_db,
+                                     sustained_tone_fraction)
 RATE = 24000
 
 def chord_bed(seconds, seed=0, rate=RATE):

@@ -231,6 +231,12 @@ def _print_summary(manifest_uri: str, elapsed_s: float) -> None:
     print(f"  manifest  {manifest_path}")
     for name in ("transcript.srt", "transcript.vtt"):
         print(f"  {name[11:]:<9} {manifest_path.with_name(name)}")
+    qa = manifest.get("qa")
+    if qa:
+        retried = f", {qa['retried']} retried" if qa["retried"] else ""
+        flags = f"; {', '.join(qa['episode_flags'])}" if qa["episode_flags"] else ""
+        print(f"  qa        {qa['verdict']}: {qa['passed']} of {qa['chunks']} chunks passed{retried}{flags} — "
+              f"{manifest_path.with_name('report.html')}")
 
 
 def _voices_list(args: argparse.Namespace) -> int:

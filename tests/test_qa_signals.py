@@ -5,11 +5,10 @@ import pytest
 
 from castline import PROJECT_SAMPLE_RATE
 from castline.audio.resample import resample
-from castline.engines.registry import engine_class
 from castline.qa.signal_checks import (Finding, chunk_checks, clipping_check, count_words, frame_levels_db,
                                        active_frames, long_silence_check, loudness_spread, non_speech_energy_check,
                                        seam_findings, silence_check, speech_rate_check)
-from castline.voices import load_voice_library
+from tts_renders import render_sentences
 
 RATE = PROJECT_SAMPLE_RATE
 TEXTS = (
@@ -28,16 +27,7 @@ SENTENCES = (
 )
 
 
-def _render(engine_name, voice_id, texts, voices_dir):
-    engine_cls = engine_class(engine_name)
-    if not engine_cls.availability().usable:
-        pytest.skip(f"{engine_name} is not installed")
-    engine = engine_cls()
-    try:
-        audio = engine.synthesize(list(texts), load_voice_library(voices_dir).get(voice_id), list(range(len(texts))))
-        return [resample(a, engine.capabilities.sample_rate, RATE) for a in audio]
-    finally:
-        engine.close()
+_render = render_sentences
 
 
 @pytest.fixture(scope="module")

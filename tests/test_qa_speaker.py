@@ -5,10 +5,9 @@ import pytest
 
 from castline import PROJECT_SAMPLE_RATE
 from castline.audio.resample import resample
-from castline.engines.registry import engine_class
 from castline.qa.speaker import (EMBEDDING_SIZE, check_embeddings, drift_from_embeddings, drift_report,
                                  speaker_checks, speaker_embedding, similarity)
-from castline.voices import load_voice_library
+from tts_renders import render_sentences
 
 RATE = PROJECT_SAMPLE_RATE
 HEART_TEXTS = (
@@ -39,16 +38,7 @@ JOE_TEXTS = (
 )
 
 
-def _render(engine_name, voice_id, texts, voices_dir):
-    engine_cls = engine_class(engine_name)
-    if not engine_cls.availability().usable:
-        pytest.skip(f"{engine_name} is not installed")
-    engine = engine_cls()
-    try:
-        audio = engine.synthesize(list(texts), load_voice_library(voices_dir).get(voice_id), list(range(len(texts))))
-        return [resample(a, engine.capabilities.sample_rate, RATE) for a in audio]
-    finally:
-        engine.close()
+_render = render_sentences
 
 
 @pytest.fixture(scope="module")

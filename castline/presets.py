@@ -53,9 +53,3 @@ PRESETS: dict[str, Preset] = {
                   peak_measure="sample", noise_floor_max_dbfs=-60.0, limiter_margin_db=1.0, tolerance_lu=1.0),
 }
 
-
-def get_preset(name: str) -> Preset:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise KeyError(f"unknown preset '{name}' (known: {', '.join(PRESETS)})") from None

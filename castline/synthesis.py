@@ -166,7 +166,7 @@ def _heard(job: ChunkJob, audio: np.ndarray, engine, voice, plan: RenderPlan) ->
     takes = [check_take(audio, PROJECT_SAMPLE_RATE, job.text, engine=job.engine, language=language,
                         settings=settings, seed=job.seed)]
     audios = [audio]
-    while not takes[-1].passed and len(takes) < settings.max_attempts and min(t.sort_key() for t in takes)[0]:
+    while not takes[-1].passed and len(takes) < settings.max_attempts:
         seed = derive_seed(job.seed, f"qa-retry-{len(takes)}")
         [retake] = _synthesise(engine, [job], [seed], plan)
         audios.append(retake)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -159,6 +159,3 @@ def _seams(master_path: str | Path, spans: Sequence[tuple[int, int]]) -> tuple[S
             seams.append(SeamQA(join_sample=join, jump_db=jump, flagged=jump > CLICK_THRESHOLD_DB))
     return tuple(seams)
 
-
-def with_policy(qa: EpisodeQA, policy: str) -> EpisodeQA:
-    return replace(qa, policy=policy, verdict=verdict_for(qa.chunks, qa.episode_flags, policy=policy))

@@ -229,14 +229,15 @@ def _print_summary(manifest_uri: str, elapsed_s: float) -> None:
         path = url2pathname(urlparse(item["uri"]).path)
         print(f"  {item['format']:<5} {item['integrated_lufs']:7.2f} LUFS  {item['true_peak_dbtp']:6.2f} dBTP  {path}")
     print(f"  manifest  {manifest_path}")
-    for name in ("transcript.srt", "transcript.vtt"):
-        print(f"  {name[11:]:<9} {manifest_path.with_name(name)}")
+    for item in manifest["transcripts"]:
+        print(f"  {item['format']:<9} {url2pathname(urlparse(item['uri']).path)}")
     qa = manifest.get("qa")
     if qa:
         retried = f", {qa['retried']} retried" if qa["retried"] else ""
         flags = f"; {', '.join(qa['episode_flags'])}" if qa["episode_flags"] else ""
+        report = next((url2pathname(urlparse(f["uri"]).path) for f in qa["files"] if f["name"] == "report.html"), "")
         print(f"  qa        {qa['verdict']}: {qa['passed']} of {qa['chunks']} chunks passed{retried}{flags} — "
-              f"{manifest_path.with_name('report.html')}")
+              f"{report}")
 
 
 def _voices_list(args: argparse.Namespace) -> int:

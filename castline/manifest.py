@@ -98,7 +98,7 @@ def build_manifest(plan: RenderPlan, records: Sequence[ChunkRecord], stitched: S
         "duration_seconds": round(samples_to_seconds(mastered.reading.duration_samples, stitched.sample_rate), 3),
         "preset": plan.preset.to_manifest(),
         "files": [_file_entry(published) for published in files],
-        "transcripts": [{"format": info.key.rsplit(".", 1)[-1], "uri": info.uri, "sha256": info.sha256,
+        "transcripts": [{"format": info.key.rsplit(".", 1)[-1], "key": info.key, "uri": info.uri, "sha256": info.sha256,
                          "bytes": info.bytes} for info in transcripts],
         "turns": turns,
         "chapters": chapters,
@@ -134,7 +134,7 @@ def _file_entry(published: PublishedFile) -> dict[str, object]:
     reading = published.encoded.reading
     codec = CODECS[published.encoded.format]
     return {
-        "format": published.encoded.format, "uri": published.stored.uri, "sha256": published.stored.sha256,
+        "format": published.encoded.format, "key": published.stored.key, "uri": published.stored.uri, "sha256": published.stored.sha256,
         "bytes": published.stored.bytes, "integrated_lufs": _finite(reading.integrated_lufs),
         "true_peak_dbtp": _finite(reading.true_peak_dbtp), "sample_peak_dbfs": _finite(reading.sample_peak_dbfs),
         "rms_dbfs": _finite(reading.rms_dbfs), "loudness_range_lu": _finite(reading.loudness_range_lu),

@@ -1,13 +1,18 @@
-"""Publish an episode to the store: audio and transcripts first, the manifest last."""
+"""Publish an episode to the store: a verified release first, the live manifest last."""
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from castline.encode import CODECS, EncodedFile
+from castline.errors import StorageError
+from castline.hashing import sha256_file
 from castline.manifest import PublishedFile, RenderStats, build_manifest, manifest_json
 from castline.master import MasterResult
+from castline.releases import live_release, manifest_key, prune_releases, release_id, release_prefix
 from castline.render_plan import RenderPlan
 from castline.stitch import StitchResult
 from castline.storage import ObjectInfo, Store
@@ -23,25 +28,79 @@ def transcript_cues(plan: RenderPlan, stitched: StitchResult) -> list[Cue]:
             for job in plan.jobs]
 
 
+@dataclass(frozen=True)
+class Published:
+    """The live manifest plus what publishing did: objects uploaded, objects already stored intact."""
+
+    manifest: ObjectInfo
+    release: str
+    uploaded: int
+    reused: int
+    pruned: tuple[str, ...]
+
+
 def publish_episode(store: Store, plan: RenderPlan, records: Sequence[ChunkRecord], stitched: StitchResult,
                     mastered: MasterResult, encoded: Sequence[EncodedFile], stats: RenderStats,
-                    script_sha256: str, qa_files: Sequence[Path] = (), qa_summary: dict | None = None) -> ObjectInfo:
-    """Write ``<episode>/episode.<ext>``, ``transcript.srt|vtt`` and, last, ``manifest.json``.
+                    script_sha256: str, qa_files: Sequence[Path] = (), qa_summary: dict | None = None) -> Published:
+    """Upload a release (``<episode>/releases/<release>/…``), verify it, then swap the live manifest.
 
-    Each object is written atomically; the manifest only ever lists objects already stored.
+    Files: ``episode.<ext>``, ``transcript.srt|vtt``, the QA report files and the release's own
+    ``manifest.json``; last, ``<episode>/manifest.json``. An object already stored under the release
+    with the same SHA-256 (a run killed while publishing) is not uploaded again. See
+    ``castline.releases`` for the layout and why readers never see a mix of two releases.
     """
-    prefix = plan.episode.meta.episode_id
+    episode_id = plan.episode.meta.episode_id
+    release = release_id(stats.render_key)
+    prefix = release_prefix(episode_id, release)
+    previous = live_release(store, episode_id)
+    writer = _VerifiedWriter(store)
     published = [PublishedFile(encoded=item,
-                               stored=store.put_file(item.path, f"{prefix}/episode.{CODECS[item.format].extension}"))
+                               stored=writer.put_file(item.path, f"{prefix}/episode.{CODECS[item.format].extension}"))
                  for item in encoded]
     cues = transcript_cues(plan, stitched)
     transcripts = [
-        store.put_bytes(to_srt(cues, stitched.sample_rate).encode("utf-8"), f"{prefix}/transcript.srt"),
-        store.put_bytes(to_vtt(cues, stitched.sample_rate).encode("utf-8"), f"{prefix}/transcript.vtt"),
+        writer.put_bytes(to_srt(cues, stitched.sample_rate).encode("utf-8"), f"{prefix}/transcript.srt"),
+        writer.put_bytes(to_vtt(cues, stitched.sample_rate).encode("utf-8"), f"{prefix}/transcript.vtt"),
     ]
-    reports = [store.put_file(path, f"{prefix}/{Path(path).name}") for path in qa_files]
+    reports = [writer.put_file(path, f"{prefix}/{Path(path).name}") for path in qa_files]
     manifest = build_manifest(plan, records, stitched, mastered, published, transcripts, stats, script_sha256)
+    manifest["release"] = release
     if qa_summary is not None:
-        manifest["qa"] = {**qa_summary, "files": [{"name": Path(info.key).name, "uri": info.uri,
+        manifest["qa"] = {**qa_summary, "files": [{"name": Path(info.key).name, "key": info.key, "uri": info.uri,
                                                     "sha256": info.sha256, "bytes": info.bytes} for info in reports]}
-    return store.put_bytes(manifest_json(manifest), f"{prefix}/manifest.json")
+    body = manifest_json(manifest)
+    writer.put_bytes(body, f"{prefix}/manifest.json")
+    live = store.put_bytes(body, manifest_key(episode_id))
+    keep = {release} | ({previous} if previous else set())
+    pruned = tuple(prune_releases(store, episode_id, keep))
+    return Published(manifest=live, release=release, uploaded=writer.uploaded, reused=writer.reused, pruned=pruned)
+
+
+class _VerifiedWriter:
+    """Puts objects and checks each one stored intact (size and SHA-256) before the manifest may list it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.uploaded = 0
+        self.reused = 0
+
+    def put_file(self, path: str | Path, key: str) -> ObjectInfo:
+        return self._put(sha256_file(path), Path(path).stat().st_size, key, lambda: self.store.put_file(path, key))
+
+    def put_bytes(self, data: bytes, key: str) -> ObjectInfo:
+        return self._put(hashlib.sha256(data).hexdigest(), len(data), key, lambda: self.store.put_bytes(data, key))
+
+    def _put(self, sha256: str, size: int, key: str, upload) -> ObjectInfo:
+        existing = self._stored(key)
+        if existing is not None and existing.sha256 == sha256 and existing.bytes == size:
+            self.reused += 1
+            return existing
+        upload()
+        self.uploaded += 1
+        stored = self._stored(key)
+        if stored is None or stored.sha256 != sha256 or stored.bytes != size:
+            raise StorageError(f"{self.store.uri_for(key)} did not store intact (SHA-256 or size differs after upload)")
+        return stored
+
+    def _stored(self, key: str) -> ObjectInfo | None:
+        return self.store.info(key) if self.store.exists(key) else None

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from castline import __version__
 from castline.errors import StorageError
 from castline.hashing import content_hash
+from castline.releases import manifest_key
 from castline.render_plan import RenderPlan
 from castline.stitch import StitchSettings
 from castline.storage import Store
@@ -32,25 +33,21 @@ def render_key(plan: RenderPlan, settings: StitchSettings) -> str:
     })
 
 
-def manifest_key(plan: RenderPlan) -> str:
-    return f"{plan.episode.meta.episode_id}/manifest.json"
-
-
 def current_manifest_uri(store: Store, plan: RenderPlan, key: str) -> str | None:
-    """The published manifest's URI if it carries ``key`` and every file it lists is intact
-    (present, same SHA-256); otherwise None."""
-    location = manifest_key(plan)
+    """The live manifest's URI if it carries ``key`` and every file it lists is intact
+    (present, same SHA-256 and size); otherwise None."""
+    location = manifest_key(plan.episode.meta.episode_id)
     if not store.exists(location):
         return None
     try:
         manifest = json.loads(store.get_bytes(location))
         if manifest.get("render", {}).get("render_key") != key:
             return None
-        prefix = plan.episode.meta.episode_id
-        for item in manifest["files"] + manifest["transcripts"]:
-            name = item["uri"].rsplit("/", 1)[-1]
-            if store.info(f"{prefix}/{name}").sha256 != item["sha256"]:
+        listed = manifest["files"] + manifest["transcripts"] + manifest.get("qa", {}).get("files", [])
+        for item in listed:
+            stored = store.info(item["key"])
+            if stored.sha256 != item["sha256"] or stored.bytes != item["bytes"]:
                 return None
-    except (ValueError, KeyError, TypeError, StorageError):
+    except (ValueError, KeyError, TypeError, AttributeError, StorageError):
         return None
     return store.uri_for(location)

@@ -85,13 +85,14 @@ def render_episode(script: str, out: str = "output", preset: str | None = None, 
         stats = RenderStats(chunks_rendered=rendered, chunks_reused=len(records) - rendered, started_at=started,
                             finished_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                             workers=workers, timings_s=clock.laps, render_key=key)
-        manifest = publish(plan, records, stitched, mastered, encoded, stats, sha256_file(script), qa, qa_files)
+        published = publish(plan, records, stitched, mastered, encoded, stats, sha256_file(script), qa, qa_files)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     create_table_artifact(key="episode-files", table=_files_table(encoded),
-                          description=f"{plan.episode.meta.episode_id}: {manifest.uri}")
-    logger.info("published %s", manifest.uri)
-    return manifest.uri
+                          description=f"{plan.episode.meta.episode_id}: {published.manifest.uri}")
+    logger.info("published release %s: %d objects uploaded, %d already stored intact; %s", published.release,
+                published.uploaded, published.reused, published.manifest.uri)
+    return published.manifest.uri
 
 
 class _StageClock:

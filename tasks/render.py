@@ -15,13 +15,13 @@ from castline.errors import DeliveryError
 from castline.manifest import RenderStats
 from castline.master import MasterResult, master
 from castline.options import RenderOptions
-from castline.publish import publish_episode
+from castline.publish import Published, publish_episode
 from castline.qa.episode import EpisodeFacts, enforce, episode_qa
 from castline.qa.model import EpisodeQA
 from castline.qa.report import chunk_table, summary_markdown, write_report
 from castline.render_plan import ChunkJob, RenderPlan, WindowJob, prepare_render
 from castline.stitch import StitchResult, StitchSettings, stitch
-from castline.storage import ObjectInfo, open_store
+from castline.storage import open_store
 from castline.synthesis import ChunkRecord, synthesise_batch
 from castline.uptodate import current_manifest_uri
 from castline.window_synthesis import synthesise_windows
@@ -103,7 +103,7 @@ def check_episode(plan: RenderPlan, records: Sequence[ChunkRecord], stitched: St
 @task(name="publish", cache_policy=NONE, retries=2, retry_delay_seconds=2)
 def publish(plan: RenderPlan, records: Sequence[ChunkRecord], stitched: StitchResult, mastered: MasterResult,
             encoded: Sequence[EncodedFile], stats: RenderStats, script_sha256: str,
-            qa: EpisodeQA | None = None, qa_files: Sequence[Path] = ()) -> ObjectInfo:
+            qa: EpisodeQA | None = None, qa_files: Sequence[Path] = ()) -> Published:
     summary = None if qa is None else {"verdict": qa.verdict, "policy": qa.policy, "chunks": len(qa.chunks),
                                        "passed": qa.passed_count, "failed": qa.failed_count,
                                        "retried": qa.retried_count, "episode_flags": list(qa.episode_flags)}

@@ -82,12 +82,14 @@ def test_castline_qa_rechecks_a_published_episode(prefect_api, tmp_path):
                               capture_output=True, text=True, env=env, timeout=300)
     assert rendered.returncode == 0, rendered.stderr
     folder = tmp_path / "out" / "ok"
-    assert not (folder / "qa.json").exists()  # QA was off
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    release = folder / "releases" / manifest["release"]
+    assert not (release / "qa.json").exists()  # QA was off
     checked = subprocess.run([sys.executable, "-m", "castline", "qa", str(folder)], capture_output=True, text=True,
                              timeout=300)
     assert checked.returncode == 0, checked.stderr
     assert "QA pass: 2 of 2 chunks passed" in checked.stdout or "QA warn" in checked.stdout
-    qa = json.loads((folder / "qa.json").read_text(encoding="utf-8"))
+    qa = json.loads((release / "qa.json").read_text(encoding="utf-8"))
     assert len(qa["chunks"]) == 2 and all(c["transcript"] for c in qa["chunks"])
     assert [f["format"] for f in qa["files"]] == ["wav"]
     missing = subprocess.run([sys.executable, "-m", "castline", "qa", str(tmp_path / "nowhere")],

@@ -47,6 +47,10 @@ def _path(uri: str) -> Path:
     return Path(url2pathname(urlparse(uri).path))
 
 
+def _release(folder: Path, manifest: dict) -> Path:
+    return folder / "out" / "flow-test" / "releases" / manifest["release"]
+
+
 @pytest.fixture(scope="module")
 def rendered(prefect_api, tmp_path_factory):
     from flows.render_episode import run_render
@@ -77,9 +81,12 @@ def test_manifest_contract(rendered):
     assert len(manifest["turns"][2]["chunks"]) >= 2  # the long turn was split
     assert [c["title"] for c in manifest["chapters"]] == ["Start"]
     out = folder / "out" / "flow-test"
-    assert sorted(p.name for p in out.iterdir()) == sorted(
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "releases"]
+    assert [p.name for p in (out / "releases").iterdir()] == [manifest["release"]]
+    assert sorted(p.name for p in _release(folder, manifest).iterdir()) == sorted(
         ["episode.wav", "episode.flac", "episode.mp3", "episode.opus", "manifest.json", "transcript.srt",
          "transcript.vtt", "qa.json", "report.html", "loudness.png", "waveform.png"])
+    assert (_release(folder, manifest) / "manifest.json").read_bytes() == (out / "manifest.json").read_bytes()
 
 
 def test_every_file_is_inside_the_preset_when_decoded(rendered):
@@ -129,14 +136,14 @@ def test_turn_timings_are_real(rendered):
 
 def test_srt_follows_chunk_timings(rendered):
     _, manifest, folder = rendered
-    srt = (folder / "out" / "flow-test" / "transcript.srt").read_text(encoding="utf-8")
+    srt = (_release(folder, manifest) / "transcript.srt").read_text(encoding="utf-8")
     blocks = [b for b in srt.strip().split("\n\n") if b]
     assert len(blocks) == len(manifest["chunks"])
     first = manifest["chunks"][0]
     start_ms = round(first["start_sample"] * 1000 / 24000)
     assert f"00:00:00,{start_ms:03d} -->" in blocks[0]
     assert "Harriet: Welcome to the test." in blocks[0]
-    vtt = (folder / "out" / "flow-test" / "transcript.vtt").read_text(encoding="utf-8")
+    vtt = (_release(folder, manifest) / "transcript.vtt").read_text(encoding="utf-8")
     assert vtt.startswith("WEBVTT") and "<v Joe>" in vtt
 
 
@@ -146,10 +153,10 @@ def test_rerender_synthesises_nothing_and_edit_rerenders_one_turn(rendered):
     options, first, folder = rendered
     chunk_files = {c["uri"]: _path(c["uri"]).stat().st_mtime_ns for c in first["chunks"]}
     episode_dir = folder / "out" / "flow-test"
-    published = {p.name: p.stat().st_mtime_ns for p in episode_dir.iterdir()}
+    published = {p: p.stat().st_mtime_ns for p in episode_dir.rglob("*")}
     # Unchanged: recognised as up to date, nothing rewritten at all.
     assert _path(run_render(options)) == episode_dir / "manifest.json"
-    assert {p.name: p.stat().st_mtime_ns for p in episode_dir.iterdir()} == published
+    assert {p: p.stat().st_mtime_ns for p in episode_dir.rglob("*")} == published
     # Forced: the whole chain runs again, but from cached chunks only.
     from dataclasses import replace
 
@@ -166,11 +173,14 @@ def test_rerender_synthesises_nothing_and_edit_rerenders_one_turn(rendered):
     edited = json.loads(_path(run_render(options)).read_text(encoding="utf-8"))
     assert edited["render"]["chunks_rendered"] == 1
     assert edited["render"]["chunks_reused"] == len(first["chunks"]) - 1
+    # The edit is a new release; the previous one stays for readers still holding the old manifest.
+    assert edited["release"] != first["release"]
+    assert sorted(p.name for p in (episode_dir / "releases").iterdir()) == sorted([first["release"], edited["release"]])
 
 
 def test_qa_heard_every_chunk_of_the_real_voices(rendered):
     _, manifest, folder = rendered
-    qa = json.loads((folder / "out" / "flow-test" / "qa.json").read_text(encoding="utf-8"))
+    qa = json.loads((_release(folder, manifest) / "qa.json").read_text(encoding="utf-8"))
     assert manifest["qa"]["verdict"] == qa["verdict"] and qa["verdict"] in ("pass", "warn")
     assert [c["index"] for c in qa["chunks"]] == [c["index"] for c in manifest["chunks"]]
     for chunk in qa["chunks"]:
@@ -178,6 +188,6 @@ def test_qa_heard_every_chunk_of_the_real_voices(rendered):
         assert chunk["attempts"] >= 1
     # both offline voices are intelligible: Whisper base hears them nearly word for word
     assert sum(c["wer"] for c in qa["chunks"]) / len(qa["chunks"]) < 0.15
-    html = (folder / "out" / "flow-test" / "report.html").read_text(encoding="utf-8")
+    html = (_release(folder, manifest) / "report.html").read_text(encoding="utf-8")
     assert "<table" in html and "loudness.png" in html and "waveform.png" in html
     assert {f["name"] for f in manifest["qa"]["files"]} == {"qa.json", "report.html", "loudness.png", "waveform.png"}

@@ -16,9 +16,9 @@ def _plan(tmp_path, text="Speaker 1: Hello there.\nSpeaker 2: Hi.\n", **options)
 
 
 def _publish_fake(store, plan, key):
-    info = store.put_bytes(b"audio", f"{plan.episode.meta.episode_id}/episode.wav")
-    manifest = {"render": {"render_key": key}, "transcripts": [],
-                "files": [{"uri": info.uri, "sha256": info.sha256}]}
+    info = store.put_bytes(b"audio", f"{plan.episode.meta.episode_id}/releases/r1/episode.wav")
+    manifest = {"render": {"render_key": key}, "transcripts": [], "release": "r1",
+                "files": [{"key": info.key, "uri": info.uri, "sha256": info.sha256, "bytes": info.bytes}]}
     store.put_bytes(json.dumps(manifest).encode(), f"{plan.episode.meta.episode_id}/manifest.json")
 
 
@@ -41,7 +41,9 @@ def test_current_only_when_files_are_intact(tmp_path):
     _publish_fake(store, plan, key)
     assert current_manifest_uri(store, plan, key).endswith("/manifest.json")
     assert current_manifest_uri(store, plan, "other-key") is None
-    store.put_bytes(b"tampered", f"{plan.episode.meta.episode_id}/episode.wav")
-    assert current_manifest_uri(store, plan, key) is None
-    store.delete(f"{plan.episode.meta.episode_id}/episode.wav")
+    store.put_bytes(b"tampere", f"{plan.episode.meta.episode_id}/releases/r1/episode.wav")
+    assert current_manifest_uri(store, plan, key) is None  # same size, other content
+    store.put_bytes(b"audio", f"{plan.episode.meta.episode_id}/releases/r1/episode.wav")
+    assert current_manifest_uri(store, plan, key) is not None
+    store.delete(f"{plan.episode.meta.episode_id}/releases/r1/episode.wav")
     assert current_manifest_uri(store, plan, key) is None

@@ -52,19 +52,28 @@ def recheck_episode(output: str | Path, settings: QASettings) -> tuple[EpisodeQA
         chunk_lufs.append(measure_loudness(audio, rate).integrated_lufs)
         checks.append(check_take(audio, rate, job.text, engine=job.engine, language=facts.language,
                                  settings=settings, seed=job.seed))
-    folder = manifest_path.parent
-    files = [_measured(item, folder) for item in manifest["files"]]
-    master = folder / "episode.wav"
-    if not master.is_file():
+    folder = _release_folder(manifest_path, manifest)
+    files = [_measured(item) for item in manifest["files"]]
+    wav = next((item for item in manifest["files"] if item["format"] == "wav"), None)
+    master = _local(wav["uri"]) if wav else None
+    if master is None or not master.is_file():
         raise CastlineError("episode.wav is missing: QA reads the WAV master", source=str(folder))
     qa = episode_qa(facts, checks, [(c["start_sample"], c["end_sample"]) for c in manifest["chunks"]],
                     chunk_lufs, master, files, policy=settings.policy)
-    store = open_store(folder.parent)
+    store = open_store(folder)
     with tempfile.TemporaryDirectory(prefix="castline-qa-") as work:
         report = write_report(qa, master, work)
         for path in (report.qa_json, report.loudness_png, report.waveform_png, report.report_html):
-            store.put_file(path, f"{folder.name}/{Path(path).name}")
+            store.put_file(path, Path(path).name)
     return qa, folder / "report.html"
+
+
+def _release_folder(manifest_path: Path, manifest: dict) -> Path:
+    """Where the manifest's files live: its release folder (a new report goes beside them)."""
+    release = manifest.get("release")
+    if release and manifest_path.parent.joinpath("releases", release).is_dir():
+        return manifest_path.parent / "releases" / release
+    return manifest_path.parent
 
 
 def _local(uri: str) -> Path:
@@ -74,9 +83,9 @@ def _local(uri: str) -> Path:
     return Path(url2pathname(parsed.path))
 
 
-def _measured(item: dict, folder: Path):
+def _measured(item: dict):
     from castline.encode import EncodedFile
 
-    path = folder / Path(_local(item["uri"])).name
+    path = _local(item["uri"])
     rate = CODECS[item["format"]].sample_rate or item["measured_sample_rate"]
     return EncodedFile(item["format"], str(path), measure_file(path, rate, 1), 1, ())

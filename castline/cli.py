@@ -176,7 +176,7 @@ def _run_with_progress(options, plan, *, quiet: bool) -> str:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     labels = {"synthesise": "Synthesising chunks", "stitch": "Stitching", "master": "Mastering",
-              "encode": "Encoding + verifying"}
+              "encode": "Encoding + verifying", "publish": "Publishing"}
     with Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   transient=False) as progress:
         starting = progress.add_task("Starting Prefect", total=None)

@@ -12,6 +12,7 @@ from castline.errors import StorageError
 from castline.hashing import sha256_file
 from castline.manifest import PublishedFile, RenderStats, build_manifest, manifest_json
 from castline.master import MasterResult
+from castline.progress import emit
 from castline.releases import live_release, manifest_key, prune_releases, release_id, release_prefix
 from castline.render_plan import RenderPlan
 from castline.stitch import StitchResult
@@ -54,6 +55,7 @@ def publish_episode(store: Store, plan: RenderPlan, records: Sequence[ChunkRecor
     prefix = release_prefix(episode_id, release)
     previous = live_release(store, episode_id)
     writer = _VerifiedWriter(store)
+    emit("publish", total=len(encoded) + 2 + len(qa_files) + 2)
     published = [PublishedFile(encoded=item,
                                stored=writer.put_file(item.path, f"{prefix}/episode.{CODECS[item.format].extension}"))
                  for item in encoded]
@@ -65,12 +67,15 @@ def publish_episode(store: Store, plan: RenderPlan, records: Sequence[ChunkRecor
     reports = [writer.put_file(path, f"{prefix}/{Path(path).name}") for path in qa_files]
     manifest = build_manifest(plan, records, stitched, mastered, published, transcripts, stats, script_sha256)
     manifest["release"] = release
+    manifest["render"]["objects_uploaded"] = writer.uploaded
+    manifest["render"]["objects_reused"] = writer.reused
     if qa_summary is not None:
         manifest["qa"] = {**qa_summary, "files": [{"name": Path(info.key).name, "key": info.key, "uri": info.uri,
                                                     "sha256": info.sha256, "bytes": info.bytes} for info in reports]}
     body = manifest_json(manifest)
     writer.put_bytes(body, f"{prefix}/manifest.json")
     live = store.put_bytes(body, manifest_key(episode_id))
+    emit("publish", advance=1)
     keep = {release} | ({previous} if previous else set())
     pruned = tuple(prune_releases(store, episode_id, keep))
     return Published(manifest=live, release=release, uploaded=writer.uploaded, reused=writer.reused, pruned=pruned)
@@ -94,13 +99,15 @@ class _VerifiedWriter:
         existing = self._stored(key)
         if existing is not None and existing.sha256 == sha256 and existing.bytes == size:
             self.reused += 1
-            return existing
-        upload()
-        self.uploaded += 1
-        stored = self._stored(key)
-        if stored is None or stored.sha256 != sha256 or stored.bytes != size:
-            raise StorageError(f"{self.store.uri_for(key)} did not store intact (SHA-256 or size differs after upload)")
-        return stored
+        else:
+            upload()
+            self.uploaded += 1
+            existing = self._stored(key)
+            if existing is None or existing.sha256 != sha256 or existing.bytes != size:
+                raise StorageError(f"{self.store.uri_for(key)} did not store intact "
+                                   "(SHA-256 or size differs after upload)")
+        emit("publish", advance=1)
+        return existing
 
     def _stored(self, key: str) -> ObjectInfo | None:
         return self.store.info(key) if self.store.exists(key) else None

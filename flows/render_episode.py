@@ -25,6 +25,7 @@ from castline.stitch import StitchSettings
 from castline.uptodate import render_key
 from castline.qa.asr import release_transcribers
 from castline.qa.settings import QASettings
+from flows.housekeeping import tagged_run, tidy_up_after_killed_runs
 from tasks.render import (check_episode, check_published, encode_format, master_programme, plan_render, publish, stitch_chunks,
                           synthesise_chunks, synthesise_window_batch)
 
@@ -115,11 +116,15 @@ def _files_table(encoded: list[Any]) -> list[dict[str, object]]:
 
 
 def run_render(options: RenderOptions) -> str:
-    """Run the flow with ``options.workers`` parallel synthesis workers; returns the manifest URI."""
+    """Run the flow with ``options.workers`` parallel synthesis workers; returns the manifest URI.
+
+    First tidies up after killed runs on this host (see ``flows.housekeeping``)."""
+    tidy_up_after_killed_runs()
     runner = ThreadPoolTaskRunner(max_workers=options.workers)
-    return render_episode.with_options(task_runner=runner)(
-        script=options.script, out=options.out, preset=options.preset, formats=list(options.formats),
-        cast=dict(options.cast) or None, engine=options.engine, workers=options.workers, seed=options.seed,
-        voices_dir=options.voices_dir, pauses_ms=dict(options.pauses_ms) or None, force=options.force,
-        engine_options=dataclasses.asdict(options.engine_options), window_words=options.window_words,
-        exact_timings=options.exact_timings, qa=dataclasses.asdict(options.qa))
+    with tagged_run():
+        return render_episode.with_options(task_runner=runner)(
+            script=options.script, out=options.out, preset=options.preset, formats=list(options.formats),
+            cast=dict(options.cast) or None, engine=options.engine, workers=options.workers, seed=options.seed,
+            voices_dir=options.voices_dir, pauses_ms=dict(options.pauses_ms) or None, force=options.force,
+            engine_options=dataclasses.asdict(options.engine_options), window_words=options.window_words,
+            exact_timings=options.exact_timings, qa=dataclasses.asdict(options.qa))

@@ -17,14 +17,26 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check $(FIND_LINKS) -c constraints.txt -e '.[piper,clone,test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check $(FIND_LINKS) -c constraints.txt -e '.[piper,clone,dask,test]'
 	@# This environment sets PYTHONDONTWRITEBYTECODE=1: compile once here, or every
 	@# process recompiles Prefect at start-up (measured: doubles its start time).
 	@# torch ships one Python 3.12-only test helper (py312_intrinsics.py); skip it.
 	$(PY) -m compileall -q -j 0 -x 'py312_intrinsics' $(VENV)/lib > /dev/null
 	touch $@
 
-install: $(STAMP)
+# espeak-ng (an OS package, not on PyPI): the offline fallback voice for dubbing languages that
+# have no neural voice here. Installed when missing and we are root with apt-get (CI: a fresh
+# Debian machine, as root); otherwise a note, and the tests that need it are skipped.
+.PHONY: system-deps
+system-deps:
+	@command -v espeak-ng >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q espeak-ng >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && apt-get install -y -q espeak-ng >/dev/null; }; \
+	  else echo "note: espeak-ng is not installed (apt-get install espeak-ng): castline dub needs it for languages with no voice profile"; fi; }
+
+install: $(STAMP) system-deps
 
 demo: install
 	$(VENV)/bin/castline render scripts_in/demo.yaml --out output --format wav,mp3

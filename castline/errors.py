@@ -48,3 +48,7 @@ class StorageError(CastlineError):
 
 class DeliveryError(CastlineError):
     """An encoded file cannot be brought inside its delivery spec."""
+
+
+class DubError(CastlineError):
+    """A cue file, cast or dubbing setting cannot be used as written (names the file and line)."""

@@ -10,6 +10,7 @@ from castline.errors import EngineError
 from castline.voices import VoiceProfile
 
 ENGINE_CLASSES: dict[str, str] = {
+    "espeak": "castline.engines.espeak:EspeakEngine",
     "hibari": "castline.engines.hibari:HibariEngine",
     "piper": "castline.engines.piper:PiperEngine",
     "pocket-tts": "castline.engines.pocket_tts:PocketTTSEngine",

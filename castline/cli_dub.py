@@ -1,0 +1,143 @@
+"""``castline dub``: voice cue sheets per language and fit them to the picture.
+
+Everything is validated (cue files parsed, languages, background, cast, voices) before Prefect
+starts: bad input exits 2 with one line and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+EXIT_FAILED = 1
+
+
+def add_dub_command(commands) -> None:
+    """Register the ``dub`` subcommand on ``castline``'s subparsers."""
+    dub = commands.add_parser("dub", help="dub a programme: voice subtitle cues per language, fit them to the picture")
+    dub.add_argument("--cues", action="append", required=True, metavar="FILE",
+                     help="a cue file per language (.srt or .vtt); repeat for more languages")
+    dub.add_argument("--lang", action="append", default=[], metavar="CODE",
+                     help="language of each --cues file, in order (default: from the file name, e.g. es.srt)")
+    dub.add_argument("--background", metavar="FILE", help="music-and-effects stem (WAV/FLAC); the mix has its length")
+    dub.add_argument("--cast", metavar="FILE", help="per-language cast YAML (speaker -> voice, cue -> speaker)")
+    dub.add_argument("--out", default="output", help="store: folder path or file:// URI (default: output)")
+    dub.add_argument("--programme", help="programme id (default: the background's file name)")
+    dub.add_argument("--preset", default="ebu-r128", help="delivery preset (default: ebu-r128)")
+    dub.add_argument("--format", default="wav", help="comma-separated: wav,flac,mp3,opus (default: wav)")
+    dub.add_argument("--overrun", default="allow-overlap", choices=["allow-overlap", "truncate", "fail"],
+                     help="what to do with speech that still does not fit (default: allow-overlap)")
+    dub.add_argument("--max-rate", type=float, default=1.3, help="engine speed-up limit (default 1.3)")
+    dub.add_argument("--max-stretch", type=float, default=1.25, help="time-stretch limit (default 1.25)")
+    dub.add_argument("--min-gap-ms", type=int, default=80, help="silence kept before the next cue when borrowing")
+    dub.add_argument("--max-borrow-ms", type=int, default=2000, help="most a cue may run past its slot")
+    dub.add_argument("--stretcher", default="auto", choices=["auto", "rubberband", "atempo"])
+    dub.add_argument("--duck-depth-db", type=float, default=12.0, help="background reduction under speech (dB)")
+    dub.add_argument("--attack-ms", type=float, default=120.0, help="duck ramp before the speech onset (ms)")
+    dub.add_argument("--release-ms", type=float, default=350.0, help="duck recovery after speech (ms)")
+    dub.add_argument("--hold-ms", type=float, default=80.0, help="duck held after speech ends (ms)")
+    dub.add_argument("--dialogue-lufs", type=float, default=-23.0,
+                     help="dialogue loudness before mastering, relative to the background as delivered")
+    dub.add_argument("--match-dialogue", metavar="FILE",
+                     help="source dialogue stem: match the dub's dialogue loudness to it")
+    dub.add_argument("--voices-dir", help="voice profiles folder (default: $CASTLINE_VOICES_DIR or ./voices)")
+    dub.add_argument("--model", help="weights for engines that need them (vibevoice, pocket-tts)")
+    dub.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    dub.add_argument("--seed", type=int, default=0)
+    dub.add_argument("--quiet", action="store_true", help="no progress display")
+    dub.set_defaults(handler=run_dub_command)
+
+
+def run_dub_command(args: argparse.Namespace) -> int:
+    from castline.dub.options import DubOptions, DuckSettings, FitSettings
+    from castline.dub.plan import prepare_dub
+    from castline.engines.base import EngineOptions
+    from castline.errors import DubError
+    from castline.runtime import configure_prefect_environment
+
+    formats = tuple(part.strip().lower() for part in args.format.split(",") if part.strip())
+    options = DubOptions(
+        cues=tuple(args.cues), languages=tuple(args.lang), background=args.background, cast=args.cast, out=args.out,
+        programme=args.programme, preset=args.preset, formats=formats,
+        fit=FitSettings(max_rate=args.max_rate, max_stretch=args.max_stretch, min_gap_ms=args.min_gap_ms,
+                        max_borrow_ms=args.max_borrow_ms, policy=args.overrun, stretcher=args.stretcher),
+        duck=DuckSettings(depth_db=args.duck_depth_db, attack_ms=args.attack_ms, release_ms=args.release_ms,
+                          hold_ms=args.hold_ms),
+        dialogue_lufs=args.dialogue_lufs, match_dialogue=args.match_dialogue, voices_dir=args.voices_dir,
+        seed=args.seed, engine_options=EngineOptions(model=args.model, device=args.device))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plans = prepare_dub(options)
+    for plan in plans:
+        for message in plan.warnings:
+            print(f"warning: {message}", file=sys.stderr)
+    for message in sorted({str(w.message) for w in caught}):
+        print(f"warning: {message}", file=sys.stderr)
+    started = time.perf_counter()
+    configure_prefect_environment()
+    try:
+        uris = _run_with_progress(options, [plan.language for plan in plans], quiet=args.quiet)
+    except DubError as error:
+        # Input was valid; the dub itself failed (e.g. --overrun fail): exit 1, one line.
+        print(f"castline: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    _print_summary(uris, time.perf_counter() - started)
+    return 0
+
+
+def _run_with_progress(options, languages: list[str], *, quiet: bool) -> dict[str, str]:
+    from castline.progress import ProgressEvent, listening
+    from flows.dub_programme import run_dub
+
+    if quiet or not sys.stderr.isatty():
+        def announce(event: ProgressEvent) -> None:
+            if event.total is not None and not quiet and event.stage.startswith("dub-voice:"):
+                print(f"castline: {event.stage}: {event.total} cues", file=sys.stderr)
+
+        with listening(announce):
+            return run_dub(options)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bars:
+        starting = bars.add_task("Starting Prefect", total=None)
+        tasks: dict[str, int] = {}
+        labels = {"dub-voice": "Voicing + fitting", "dub-mix": "Mixing + mastering"}
+
+        def on_event(event: ProgressEvent) -> None:
+            kind, _, language = event.stage.partition(":")
+            if kind not in labels:
+                return
+            if bars.tasks[starting].visible:
+                bars.update(starting, visible=False)
+            if event.stage not in tasks:
+                tasks[event.stage] = bars.add_task(f"{labels[kind]} [{language}]", total=event.total)
+            elif event.total is not None:
+                bars.reset(tasks[event.stage], total=event.total)
+            if event.advance:
+                bars.advance(tasks[event.stage], event.advance)
+
+        with listening(on_event):
+            return run_dub(options)
+
+
+def _print_summary(uris: dict[str, str], elapsed_s: float) -> None:
+    print(f"dubbed {len(uris)} language(s) in {elapsed_s:.1f} s")
+    for language, uri in uris.items():
+        parsed = urlparse(uri)
+        if parsed.scheme != "file":
+            print(f"  {language}: {uri}")
+            continue
+        path = Path(url2pathname(parsed.path))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        fit = manifest["fit"]
+        mix = next(item for item in manifest["files"] if item["format"] == "wav")
+        print(f"  {language}: {fit['cues']} cues ({fit['stretched']} stretched, {fit['borrowed']} borrowed, "
+              f"{fit['overrun']} overrun), {mix['integrated_lufs']:.2f} LUFS {mix['true_peak_dbtp']:.2f} dBTP, "
+              f"{manifest['duration_seconds']:.1f} s")
+        print(f"      {path.parent}/ (mix, dialogue.wav, subtitles.srt/.vtt, manifest.json)")

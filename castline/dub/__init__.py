@@ -1,0 +1,8 @@
+"""Dubbing and localisation: voice a subtitle cue sheet per language and fit it to the picture.
+
+Modules, in pipeline order: ``cues`` (SRT/WebVTT → a typed cue sheet, with documented repairs),
+``cast`` (speakers → voices per language), ``plan`` (slots in samples, validated before anything
+runs), ``voicing`` (synthesise and fit each cue: ``fit`` decides, ``stretch`` and ``trim`` act),
+``duck`` (the background's gain under speech), ``mix`` (streamed mix, master, dialogue stem),
+``manifest`` and ``publish``. No Prefect here: ``tasks/dub.py`` and ``flows/dub_programme.py`` wrap it.
+"""

@@ -1,0 +1,253 @@
+"""Everything a dub needs, validated before any audio is made: one plan per language.
+
+Slots are integer samples at the mix rate (the background's, else 48 kHz). A dialogue cue's slot
+is shared between its utterances in proportion to their length in characters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import soundfile
+
+from castline.dub.cast import (DEFAULT_SPEAKER, LanguageCast, load_cast_file, normalise_language,
+                               resolve_voices)
+from castline.dub.cues import CueSheet, load_cue_sheet
+from castline.dub.options import DEFAULT_SAMPLE_RATE, DubOptions
+from castline.dub.stretch import stretcher_name
+from castline.engines.registry import engine_class
+from castline.errors import DubError, StorageError
+from castline.hashing import derive_seed, sha256_file
+from castline.storage import open_store, validate_key
+from castline.timebase import ms_to_samples
+from castline.voices import VoiceProfile, default_voices_dir, load_voice_library
+
+NO_BACKGROUND_TAIL_MS = 500
+"""Without a background, the mix ends this long after the last speech (or slot) ends."""
+_LANGUAGE_SUFFIX = re.compile(r"^[a-z]{2,3}(?:[-_][a-z0-9]{2,8})?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class DubUnit:
+    """One utterance to voice and place: a whole cue, or one speaker's part of a dialogue cue.
+
+    ``limit_sample``: where the next unit's slot starts (or the programme ends): borrowing stops
+    before it. ``cue``: the cue's number in the repaired sheet; ``cue_id``: its id in the file.
+    """
+
+    index: int
+    cue: int
+    cue_id: str
+    part: int
+    parts: int
+    speaker: str
+    voice_id: str
+    text: str
+    slot_start_sample: int
+    slot_end_sample: int
+    limit_sample: int
+    source_line: int
+    seed: int
+
+    @property
+    def slot_samples(self) -> int:
+        return self.slot_end_sample - self.slot_start_sample
+
+    @property
+    def gap_samples(self) -> int:
+        return max(0, self.limit_sample - self.slot_end_sample)
+
+
+@dataclass(frozen=True)
+class Background:
+    """The music-and-effects stem the dub is mixed over (read in blocks, never whole)."""
+
+    path: str
+    sample_rate: int
+    channels: int
+    duration_samples: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class LanguagePlan:
+    """One language's dub: its units in time order, voices, and where the mix goes."""
+
+    programme: str
+    language: str
+    cue_path: str
+    cue_sha256: str
+    cue_format: str
+    units: tuple[DubUnit, ...]
+    voices: tuple[VoiceProfile, ...]
+    engines: tuple[tuple[str, str], ...]
+    background: Background | None
+    sample_rate: int
+    channels: int
+    warnings: tuple[str, ...]
+    options: DubOptions
+
+    def voice(self, voice_id: str) -> VoiceProfile:
+        return next(profile for profile in self.voices if profile.voice_id == voice_id)
+
+    @property
+    def prefix(self) -> str:
+        """Store folder of this language's outputs: ``<programme>/<language>``."""
+        return f"{self.programme}/{self.language}"
+
+
+def prepare_dub(options: DubOptions) -> tuple[LanguagePlan, ...]:
+    """Validate every input (cue files, languages, background, cast, voices, store) and plan each
+    language. Errors are one line naming the file and line or option; nothing is written."""
+    try:
+        open_store(options.out)
+    except StorageError as error:
+        raise DubError(error.message, field="--out") from error
+    stretcher_name(options.fit.stretcher)
+    library = load_voice_library(options.voices_dir or default_voices_dir())
+    casts = load_cast_file(options.cast) if options.cast else {}
+    background = _background(options.background) if options.background else None
+    if options.match_dialogue:
+        _audio_info(options.match_dialogue, "--match-dialogue")
+    programme = _programme_id(options)
+    plans: list[LanguagePlan] = []
+    for position, cue_path in enumerate(options.cues):
+        if not Path(cue_path).is_file():
+            raise DubError("cue file not found", source=cue_path)
+        given = options.languages[position] if options.languages else None
+        preliminary = _language_from_name(cue_path) if given is None else None
+        cast = casts.get(normalise_language(given)) if given else casts.get(preliminary or "")
+        known = [speaker for speaker, _ in cast.voices if speaker != "*"] if cast else []
+        sheet = load_cue_sheet(cue_path, known_speakers=known)
+        language = _language(given, sheet, cue_path)
+        cast = casts.get(language, casts.get(language.split("-")[0]))
+        plans.append(_plan_language(programme, language, sheet, cast, background, library, options))
+    languages = [plan.language for plan in plans]
+    duplicated = sorted({code for code in languages if languages.count(code) > 1})
+    if duplicated:
+        raise DubError(f"language '{duplicated[0]}' is given by more than one cue file", field="--lang")
+    return tuple(plans)
+
+
+def _plan_language(programme: str, language: str, sheet: CueSheet, cast: LanguageCast | None,
+                   background: Background | None, library, options: DubOptions) -> LanguagePlan:
+    sample_rate = background.sample_rate if background else DEFAULT_SAMPLE_RATE
+    warnings = list(sheet.repairs)
+    pieces = []
+    for cue in sheet.cues:
+        start = ms_to_samples(cue.start_ms, sample_rate)
+        end = ms_to_samples(cue.end_ms, sample_rate)
+        if background is not None:
+            if start >= background.duration_samples:
+                warnings.append(f"{sheet.source_path}:{cue.line}: cue starts after the background ends: skipped")
+                continue
+            if end > background.duration_samples:
+                warnings.append(f"{sheet.source_path}:{cue.line}: cue runs past the end of the background: "
+                                f"its slot ends with the background")
+                end = background.duration_samples
+        weights = [max(1, len(utterance.text)) for utterance in cue.utterances]
+        edges = [start + round((end - start) * sum(weights[:k]) / sum(weights)) for k in range(len(weights) + 1)]
+        for part, utterance in enumerate(cue.utterances):
+            speaker = utterance.speaker or (cast.speaker_for_cue(cue.source_id or str(cue.number)) if cast else None)
+            pieces.append((cue, part, speaker or DEFAULT_SPEAKER, utterance.text, edges[part], edges[part + 1]))
+    if not pieces:
+        raise DubError("no cue falls inside the background", source=sheet.source_path)
+    speakers = list(dict.fromkeys(piece[2] for piece in pieces))
+    voices, cast_warnings = resolve_voices(language, speakers, cast, library, sheet.source_path)
+    warnings.extend(cast_warnings)
+    last_limit = (background.duration_samples if background is not None else
+                  pieces[-1][5] + ms_to_samples(options.fit.max_borrow_ms + options.fit.min_gap_ms, sample_rate))
+    units = []
+    for position, (cue, part, speaker, text, start, end) in enumerate(pieces):
+        limit = pieces[position + 1][4] if position + 1 < len(pieces) else last_limit
+        voice = voices[speaker]
+        units.append(DubUnit(index=position + 1, cue=cue.number, cue_id=cue.source_id, part=part,
+                             parts=len(cue.utterances), speaker=speaker, voice_id=voice.voice_id, text=text,
+                             slot_start_sample=start, slot_end_sample=end, limit_sample=max(limit, end),
+                             source_line=cue.line, seed=derive_seed(options.seed, f"{voice.voice_id}\n{text}")))
+    profiles = {voice.voice_id: voice for voice in voices.values()}
+    for voice in profiles.values():
+        if engine_class(voice.engine).capabilities.cloning:
+            if voice.consent is None:
+                raise DubError(f"voice '{voice.voice_id}' has no consent record, and engine '{voice.engine}' clones "
+                               f"voices: cloning needs consent (castline voices add … --consent FILE)",
+                               source=voice.source_path)
+            if not options.engine_options.model:
+                raise DubError(f"voice '{voice.voice_id}' uses engine '{voice.engine}', which needs weights: "
+                               f"pass --model DIR|HUB_ID", field="--model")
+    engines = tuple(sorted({(voice.voice_id, engine_class(voice.engine).identity(voice, options.engine_options))
+                            for voice in profiles.values()}))
+    return LanguagePlan(programme=programme, language=language, cue_path=sheet.source_path,
+                        cue_sha256=sha256_file(sheet.source_path), cue_format=sheet.format, units=tuple(units),
+                        voices=tuple(sorted(profiles.values(), key=lambda v: v.voice_id)), engines=engines,
+                        background=background, sample_rate=sample_rate,
+                        channels=background.channels if background else 1, warnings=tuple(warnings),
+                        options=options)
+
+
+def _audio_info(path: str, field: str):
+    if not Path(path).is_file():
+        raise DubError("audio file not found", source=path, field=field)
+    try:
+        return soundfile.info(path)
+    except (RuntimeError, soundfile.LibsndfileError) as error:
+        raise DubError("not an audio file libsndfile reads (WAV, FLAC, AIFF, Ogg); convert it first, e.g. "
+                       "ffmpeg -i in.mp4 -vn -c:a pcm_s24le stem.wav", source=path, field=field) from error
+
+
+def _background(path: str) -> Background:
+    info = _audio_info(path, "--background")
+    if info.frames <= 0:
+        raise DubError("the background has no samples", source=path, field="--background")
+    return Background(path=str(Path(path).resolve()), sample_rate=int(info.samplerate), channels=int(info.channels),
+                      duration_samples=int(info.frames), sha256=sha256_file(path))
+
+
+def _language_from_name(path: str) -> str | None:
+    """``es.srt`` → es; ``show.de.vtt`` → de; ``show_pt-BR.srt`` → pt-br; else None."""
+    stem = Path(path).stem
+    for candidate in (stem, stem.rsplit(".", 1)[-1], re.split(r"[_ ]", stem)[-1]):
+        if _LANGUAGE_SUFFIX.match(candidate):
+            return normalise_language(candidate)
+    return None
+
+
+def _language(given: str | None, sheet: CueSheet, path: str) -> str:
+    if given:
+        try:
+            return normalise_language(given)
+        except ValueError as error:
+            raise DubError(str(error), field="--lang") from error
+    from_name = _language_from_name(path)
+    if from_name:
+        return from_name
+    if sheet.language:
+        try:
+            return normalise_language(sheet.language)
+        except ValueError:
+            pass
+    raise DubError("cannot tell this file's language from its name (e.g. es.srt, show.de.vtt): pass --lang",
+                   source=path)
+
+
+def _programme_id(options: DubOptions) -> str:
+    if options.programme:
+        candidate = options.programme
+    else:
+        source = options.background or options.cues[0]
+        stem = Path(source).stem
+        if not options.background and _language_from_name(source) and "." in stem:
+            stem = stem.rsplit(".", 1)[0]
+        candidate = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._") or "programme"
+        if _LANGUAGE_SUFFIX.match(candidate) and not options.background:
+            candidate = "programme"
+    try:
+        validate_key(candidate)
+    except StorageError as error:
+        raise DubError(f"'{candidate}' cannot be a programme id (letters, digits, '.', '_', '-')",
+                       field="--programme") from error
+    if candidate.startswith("_"):
+        raise DubError("a programme id cannot start with '_'", field="--programme")
+    return candidate

@@ -1,3 +1,4 @@
 from castline.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # guarded: Dask/multiprocessing workers re-import the main module
+    raise SystemExit(main())

@@ -51,37 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser("render", help="render a script into a mastered episode")
     render.add_argument("script", help="script file (.yaml or VibeVoice-style .txt)")
-    render.add_argument("--out", default="output", help="store: folder path or file:// URI (default: output)")
-    render.add_argument("--preset", help="delivery preset: podcast, ebu-r128, atsc-a85, acx (default: the script's, "
-                                         "else podcast)")
-    render.add_argument("--format", default="wav", help="comma-separated: wav,flac,mp3,opus (default: wav)")
-    render.add_argument("--cast", nargs="+", default=[], metavar="SPEAKER=VOICE",
-                        help="voices per speaker, e.g. --cast 1=heart 2=joe")
-    render.add_argument("--engine", help="render every voice with this engine (e.g. vibevoice, pocket-tts)")
-    render.add_argument("--model", help="model for engines that need weights: a local directory or a Hub id")
-    render.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
-    render.add_argument("--dtype", default="auto", help="auto (bfloat16 on cuda, float32 on cpu), float32, bfloat16, float16")
-    render.add_argument("--diffusion-steps", type=int, default=10, help="diffusion steps per frame (vibevoice)")
-    render.add_argument("--guidance-scale", type=float, default=1.3, help="classifier-free guidance (vibevoice)")
-    render.add_argument("--window-words", type=int, default=120,
-                        help="words per multi-speaker window for windowed engines (default 120, ~50 s)")
-    render.add_argument("--exact-timings", action="store_true",
-                        help="windowed engines: one line per window, so every turn timing is exact")
-    render.add_argument("--workers", type=int, default=None, help="parallel synthesis workers (default: CPU count, max 4)")
-    render.add_argument("--seed", type=int, default=0, help="base seed for every chunk (default: 0)")
-    render.add_argument("--voices-dir", help="voice profiles folder (default: $CASTLINE_VOICES_DIR or ./voices)")
-    render.add_argument("--pause", nargs="+", default=[], metavar="NAME=MS",
-                        help="pause lengths: lead_in, sentence, same_speaker_turn, speaker_change, scene, tail")
-    render.add_argument("--force", action="store_true",
-                        help="stitch, master and publish even if the published episode is up to date")
-    render.add_argument("--qa", default="warn", choices=["off", "warn", "strict"],
-                        help="automatic QA: off, warn (default: check, retry, publish with flags), strict "
-                             "(exit non-zero and publish nothing when a chunk still fails)")
-    render.add_argument("--qa-attempts", type=int, default=3, help="takes per chunk, first included (default 3)")
-    render.add_argument("--asr-model", help="faster-whisper model path or name (default: Whisper base from pip)")
-    render.add_argument("--wer-threshold", type=float, help="max word error rate per chunk (default: per engine)")
-    render.add_argument("--quiet", action="store_true", help="no progress display")
-    render.add_argument("--verbose", action="store_true", help="also show Prefect's own log lines")
+    add_render_options(render)
     render.set_defaults(handler=_render)
 
     voices = commands.add_parser("voices", help="voice profiles")
@@ -114,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     qa.add_argument("--wer-threshold", type=float, help="max word error rate per chunk (default: per engine)")
     qa.set_defaults(handler=_qa)
 
+    __import__("castline.cli_dub", fromlist=["add_dub_command"]).add_dub_command(commands)
+    __import__("castline.cli_remote", fromlist=["add_remote_commands"]).add_remote_commands(commands)
     engines = commands.add_parser("engines", help="text-to-speech engines")
     engine_commands = engines.add_subparsers(title="engines commands")
     engines_list = engine_commands.add_parser("list", help="list engines and whether they are usable here")
@@ -121,12 +93,50 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _render(args: argparse.Namespace) -> int:
+def add_render_options(parser: argparse.ArgumentParser) -> None:
+    """Every option that shapes a render: shared by ``render`` and ``submit``."""
+    parser.add_argument("--out", default="output", help="store: folder path or file:// URI (default: output)")
+    parser.add_argument("--preset", help="delivery preset: podcast, ebu-r128, atsc-a85, acx (default: the script's, "
+                                         "else podcast)")
+    parser.add_argument("--format", default="wav", help="comma-separated: wav,flac,mp3,opus (default: wav)")
+    parser.add_argument("--cast", nargs="+", default=[], metavar="SPEAKER=VOICE",
+                        help="voices per speaker, e.g. --cast 1=heart 2=joe")
+    parser.add_argument("--engine", help="render every voice with this engine (e.g. vibevoice, pocket-tts)")
+    parser.add_argument("--model", help="model for engines that need weights: a local directory or a Hub id")
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
+    parser.add_argument("--dtype", default="auto", help="auto (bfloat16 on cuda, float32 on cpu), float32, bfloat16, float16")
+    parser.add_argument("--diffusion-steps", type=int, default=10, help="diffusion steps per frame (vibevoice)")
+    parser.add_argument("--guidance-scale", type=float, default=1.3, help="classifier-free guidance (vibevoice)")
+    parser.add_argument("--window-words", type=int, default=120,
+                        help="words per multi-speaker window for windowed engines (default 120, ~50 s)")
+    parser.add_argument("--exact-timings", action="store_true",
+                        help="windowed engines: one line per window, so every turn timing is exact")
+    parser.add_argument("--workers", type=int, default=None, help="parallel synthesis workers (default: CPU count, max 4)")
+    parser.add_argument("--seed", type=int, default=0, help="base seed for every chunk (default: 0)")
+    parser.add_argument("--voices-dir", help="voice profiles folder (default: $CASTLINE_VOICES_DIR or ./voices)")
+    parser.add_argument("--pause", nargs="+", default=[], metavar="NAME=MS",
+                        help="pause lengths: lead_in, sentence, same_speaker_turn, speaker_change, scene, tail")
+    parser.add_argument("--force", action="store_true",
+                        help="stitch, master and publish even if the published episode is up to date")
+    parser.add_argument("--qa", default="warn", choices=["off", "warn", "strict"],
+                        help="automatic QA: off, warn (default: check, retry, publish with flags), strict "
+                             "(exit non-zero and publish nothing when a chunk still fails)")
+    parser.add_argument("--qa-attempts", type=int, default=3, help="takes per chunk, first included (default 3)")
+    parser.add_argument("--asr-model", help="faster-whisper model path or name (default: Whisper base from pip)")
+    parser.add_argument("--wer-threshold", type=float, help="max word error rate per chunk (default: per engine)")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument("--verbose", action="store_true", help="also show Prefect's own log lines")
+    parser.add_argument("--runner", default="threads", choices=["threads", "dask"],
+                        help="where chunk synthesis runs: threads here (default) or a Dask cluster")
+    parser.add_argument("--dask-address", metavar="tcp://HOST:PORT",
+                        help="Dask scheduler for --runner dask (default: a local cluster of --workers processes)")
+
+
+def render_options(args: argparse.Namespace):
+    """``RenderOptions`` from parsed ``add_render_options`` arguments (validated)."""
     from castline.engines.base import EngineOptions
     from castline.options import RenderOptions, parse_cast, parse_pauses
     from castline.qa.settings import QASettings
-    from castline.render_plan import prepare_render
-    from castline.runtime import configure_prefect_environment
 
     formats = tuple(part.strip().lower() for part in args.format.split(",") if part.strip())
     options_kwargs = dict(script=str(Path(args.script)), out=args.out, preset=args.preset, formats=formats,
@@ -137,10 +147,18 @@ def _render(args: argparse.Namespace) -> int:
                                                        guidance_scale=args.guidance_scale),
                           window_words=args.window_words, exact_timings=args.exact_timings,
                           qa=QASettings(policy=args.qa, max_attempts=args.qa_attempts, asr_model=args.asr_model,
-                                        wer_threshold=args.wer_threshold))
+                                        wer_threshold=args.wer_threshold),
+                          runner=args.runner, dask_address=args.dask_address)
     if args.workers is not None:
         options_kwargs["workers"] = args.workers
-    options = RenderOptions(**options_kwargs)
+    return RenderOptions(**options_kwargs)
+
+
+def _render(args: argparse.Namespace) -> int:
+    from castline.render_plan import prepare_render
+    from castline.runtime import configure_prefect_environment
+
+    options = render_options(args)
     # Validate everything before Prefect starts (it takes seconds): bad input fails fast.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 from castline.engines.base import EngineOptions
@@ -10,6 +11,8 @@ from castline.presets import PRESETS
 from castline.qa.settings import QASettings
 
 SUPPORTED_FORMATS = ("wav", "flac", "mp3", "opus")
+RUNNERS = ("threads", "dask")
+"""Where chunk synthesis runs: threads in this process, or a Dask cluster (``--runner dask``)."""
 PAUSE_NAMES = ("lead_in", "sentence", "same_speaker_turn", "speaker_change", "scene", "tail")
 
 
@@ -17,7 +20,9 @@ PAUSE_NAMES = ("lead_in", "sentence", "same_speaker_turn", "speaker_change", "sc
 class RenderOptions:
     """Everything a render depends on besides the script and voice files.
 
-    ``workers``: parallel synthesis workers (threads); ``seed``: base seed for every chunk.
+    ``workers``: parallel synthesis workers (threads; with ``runner="dask"`` and no address, the
+    size of the local Dask cluster); ``seed``: base seed for every chunk. ``runner`` and
+    ``dask_address`` decide where synthesis runs, never what it produces.
     """
 
     script: str
@@ -35,8 +40,17 @@ class RenderOptions:
     window_words: int = 120
     exact_timings: bool = False
     qa: QASettings = QASettings()
+    runner: str = "threads"
+    dask_address: str | None = None
 
     def __post_init__(self) -> None:
+        if self.runner not in RUNNERS:
+            raise ValueError(f"--runner: unknown runner '{self.runner}' (known: {', '.join(RUNNERS)})")
+        if self.dask_address is not None:
+            if self.runner != "dask":
+                raise ValueError("--dask-address needs --runner dask")
+            if not re.fullmatch(r"(tcp|tls|inproc|ucx)://[^\s/:]+(:\d{1,5})?", self.dask_address):
+                raise ValueError(f"--dask-address: '{self.dask_address}' is not like tcp://HOST:PORT")
         if not self.formats:
             raise ValueError("--format: at least one format is required")
         unknown = [fmt for fmt in self.formats if fmt not in SUPPORTED_FORMATS]

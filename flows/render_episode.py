@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import datetime as dt
 import shutil
 import tempfile
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from castline.engines.base import EngineOptions
@@ -19,7 +21,8 @@ from castline.hashing import sha256_file
 from castline.manifest import RenderStats
 from castline.options import RenderOptions
 from castline.progress import emit
-from castline.synthesis import batch_jobs
+from castline.render_plan import ChunkJob, RenderPlan, WindowJob
+from castline.synthesis import ChunkRecord, batch_jobs
 from castline.window_synthesis import batch_windows
 from castline.stitch import StitchSettings
 from castline.uptodate import render_key
@@ -35,11 +38,14 @@ def render_episode(script: str, out: str = "output", preset: str | None = None, 
                    cast: dict[str, str] | None = None, engine: str | None = None, workers: int = 2, seed: int = 0,
                    voices_dir: str | None = None, pauses_ms: dict[str, int] | None = None,
                    force: bool = False, engine_options: dict[str, Any] | None = None, window_words: int = 120,
-                   exact_timings: bool = False, qa: dict[str, Any] | None = None) -> str:
+                   exact_timings: bool = False, qa: dict[str, Any] | None = None, runner: str = "threads",
+                   dask_address: str | None = None) -> str:
     """Render ``script`` into ``out``; returns the manifest URI.
 
     ``workers`` sizes the batches; the task runner's ``max_workers`` bounds parallel synthesis
-    (``run_render`` sets both from the same number).
+    (``run_render`` sets both from the same number). ``runner="dask"`` sends chunk synthesis to
+    the Dask cluster at ``dask_address`` (or a local cluster of ``workers`` processes); the store
+    must then be one every Dask worker can reach (S3, or a shared folder).
     """
     logger = get_run_logger()
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -48,7 +54,8 @@ def render_episode(script: str, out: str = "output", preset: str | None = None, 
                             cast=tuple(sorted((cast or {}).items())), engine=engine, workers=workers, seed=seed,
                             voices_dir=voices_dir, pauses_ms=tuple(sorted((pauses_ms or {}).items())), force=force,
                             engine_options=EngineOptions(**(engine_options or {})), window_words=window_words,
-                            exact_timings=exact_timings, qa=QASettings(**(qa or {})))
+                            exact_timings=exact_timings, qa=QASettings(**(qa or {})), runner=runner,
+                            dask_address=dask_address)
     plan = plan_render(options)
     settings = StitchSettings.with_pauses(options.pauses_ms)
     key = render_key(plan, settings)
@@ -56,12 +63,17 @@ def render_episode(script: str, out: str = "output", preset: str | None = None, 
         current = check_published(plan, key)
         if current is not None:
             logger.info("episode '%s' is up to date: %s", plan.episode.meta.episode_id, current)
+            create_link_artifact(current, link_text="manifest.json", key=MANIFEST_ARTIFACT,
+                                 description=f"{plan.episode.meta.episode_id}: up to date")
             return current
     clock.lap("plan")
     emit("synthesise", total=len(plan.jobs))
-    futures = [synthesise_chunks.submit(batch, plan) for batch in batch_jobs(plan.jobs, workers)]
-    futures += [synthesise_window_batch.submit(batch, plan) for batch in batch_windows(plan.windows, workers)]
-    records = sorted((record for future in futures for record in future.result()), key=lambda r: r.index)
+    if options.runner == "dask":
+        records = synthesise_on_dask(plan, options.dask_address)
+    else:
+        futures = [synthesise_chunks.submit(batch, plan) for batch in batch_jobs(plan.jobs, workers)]
+        futures += [synthesise_window_batch.submit(batch, plan) for batch in batch_windows(plan.windows, workers)]
+        records = sorted((record for future in futures for record in future.result()), key=lambda r: r.index)
     release_all()
     release_transcribers()
     clock.lap("synthesise")
@@ -91,9 +103,62 @@ def render_episode(script: str, out: str = "output", preset: str | None = None, 
         shutil.rmtree(work_dir, ignore_errors=True)
     create_table_artifact(key="episode-files", table=_files_table(encoded),
                           description=f"{plan.episode.meta.episode_id}: {published.manifest.uri}")
+    create_link_artifact(published.manifest.uri, link_text="manifest.json", key=MANIFEST_ARTIFACT,
+                         description=f"{plan.episode.meta.episode_id}: release {published.release}")
     logger.info("published release %s: %d objects uploaded, %d already stored intact; %s", published.release,
                 published.uploaded, published.reused, published.manifest.uri)
     return published.manifest.uri
+
+
+MANIFEST_ARTIFACT = "episode-manifest"
+"""Key of the link artifact holding the manifest URI (``castline status`` reads it)."""
+
+DASK_TASKS_PER_WORKER = 2
+"""Batches per Dask worker: few, coarse tasks keep Prefect's ~0.1 s per-task cost on process
+runners small next to the synthesis in each, while 2 per worker still balances the load."""
+
+
+@flow(name="synthesise-on-dask", validate_parameters=False)
+def synthesise_cluster(plan: RenderPlan, batches: list[tuple[ChunkJob, ...]],
+                       window_batches: list[tuple[WindowJob, ...]]) -> list[ChunkRecord]:
+    """Chunk synthesis as a sub-flow, so that it alone runs on the Dask task runner."""
+    futures = [synthesise_chunks.submit(batch, plan) for batch in batches]
+    futures += [synthesise_window_batch.submit(batch, plan) for batch in window_batches]
+    return sorted((record for future in futures for record in future.result()), key=lambda r: r.index)
+
+
+def synthesise_on_dask(plan: RenderPlan, address: str | None) -> list[ChunkRecord]:
+    from prefect_dask import DaskTaskRunner
+
+    workers = plan.options.workers
+    runner = (DaskTaskRunner(address=address) if address else
+              DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
+                                             "dashboard_address": ":0"}))
+    jobs = [job for job in plan.jobs if job.window is None]
+    size = max(1, math.ceil(len(jobs) / (workers * DASK_TASKS_PER_WORKER)))
+    batches = [tuple(jobs[start:start + size]) for start in range(0, len(jobs), size)]
+    window_batches = batch_windows(plan.windows, workers)
+    with _api_shared_with_dask_workers():
+        return synthesise_cluster.with_options(task_runner=runner)(plan, batches, window_batches)
+
+
+@contextlib.contextmanager
+def _api_shared_with_dask_workers() -> Iterator[None]:
+    """Local Dask workers are new processes: point them at this run's Prefect API through the
+    environment they inherit, or each would start a temporary server of its own (~10 s each)."""
+    import os
+
+    from prefect.client.orchestration import get_client
+
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    with get_client(sync_client=True) as client:
+        os.environ["PREFECT_API_URL"] = str(client.api_url).rstrip("/")
+    try:
+        yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
 
 
 class _StageClock:
@@ -127,4 +192,5 @@ def run_render(options: RenderOptions) -> str:
             cast=dict(options.cast) or None, engine=options.engine, workers=options.workers, seed=options.seed,
             voices_dir=options.voices_dir, pauses_ms=dict(options.pauses_ms) or None, force=options.force,
             engine_options=dataclasses.asdict(options.engine_options), window_words=options.window_words,
-            exact_timings=options.exact_timings, qa=dataclasses.asdict(options.qa))
+            exact_timings=options.exact_timings, qa=dataclasses.asdict(options.qa), runner=options.runner,
+            dask_address=options.dask_address)

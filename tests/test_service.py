@@ -1,0 +1,100 @@
+"""castline as a service: `serve` on the session's Prefect server, `submit` a render, `status` it, trigger the inbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = "episode:\n  id: {id}\n  title: Served\ncast:\n  host: {{voice: heart}}\nturns:\n" \
+         "  - speaker: host\n    text: {text}\n"
+
+
+def _castline(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "castline", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def served(prefect_api, tmp_path_factory, voices_dir):
+    """``castline serve`` running against the session's server; stopped by PID afterwards."""
+    from prefect.client.orchestration import get_client
+
+    folder = tmp_path_factory.mktemp("served")
+    (folder / "inbox").mkdir()
+    (folder / "inbox" / "scheduled.yaml").write_text(SCRIPT.format(id="scheduled", text="From the inbox."),
+                                                     encoding="utf-8")
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    log = open(folder / "serve.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "castline", "serve", "--inbox", str(folder / "inbox"),
+                                "--cron", "0 3 * * *", "--out", str(folder / "out"), "--qa", "off",
+                                "--voices-dir", str(voices_dir)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 180
+        with get_client(sync_client=True) as client:
+            while True:
+                try:
+                    client.read_deployment_by_name("process-inbox/castline-inbox")
+                    client.read_deployment_by_name("render-episode/castline-render")
+                    break
+                except Exception:
+                    assert process.poll() is None, (folder / "serve.log").read_text()
+                    assert time.monotonic() < deadline, "castline serve did not register its deployments"
+                    time.sleep(0.5)
+        yield folder, env
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def test_submit_then_status_gives_the_manifest(served):
+    folder, env = served
+    script = folder / "submitted.yaml"
+    script.write_text(SCRIPT.format(id="submitted", text="Submitted through the API."), encoding="utf-8")
+    args = ("submit", str(script), "--out", str(folder / "out"), "--qa", "off", "--voices-dir",
+            str(Path(__file__).resolve().parents[1] / "voices"))
+    first = _castline(*args, env=env)
+    assert first.returncode == 0, first.stderr
+    run_id = first.stdout.strip()
+    again = _castline(*args, env=env)
+    assert again.stdout.strip() == run_id  # same content, same options: the same run (idempotency key)
+    status = _castline("status", run_id, "--wait", "--timeout", "240", env=env, timeout=300)
+    assert status.returncode == 0, status.stdout + status.stderr + (folder / "serve.log").read_text()[-3000:]
+    assert "state: completed" in status.stdout
+    assert "manifest: " in status.stdout, status.stdout
+    manifest_uri = next(line.split(" ", 1)[1] for line in status.stdout.splitlines() if line.startswith("manifest:"))
+    manifest = json.loads(Path(url2pathname(urlparse(manifest_uri).path)).read_text(encoding="utf-8"))
+    assert manifest["episode"] == "submitted"
+
+
+def test_served_inbox_deployment_runs(served):
+    from prefect.deployments import run_deployment
+
+    folder, _ = served
+    run = run_deployment("process-inbox/castline-inbox", timeout=240, as_subflow=False)
+    assert run.state.is_completed(), (folder / "serve.log").read_text()[-3000:]
+    assert (folder / "out" / "scheduled" / "manifest.json").is_file()
+    records = list((folder / "out" / "_cache" / "inbox").glob("*.json"))
+    assert len(records) == 1 and json.loads(records[0].read_text())["status"] == "done"
+
+
+def test_service_commands_need_a_server(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    for args in (("serve", "--inbox", str(tmp_path)), ("status", "0" * 32)):
+        result = _castline(*args, env=env, timeout=60)
+        assert result.returncode == 2 and "PREFECT_API_URL" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1

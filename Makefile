@@ -17,7 +17,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check $(FIND_LINKS) -c constraints.txt -e '.[piper,clone,dask,test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check $(FIND_LINKS) -c constraints.txt -e '.[piper,clone,dask,s3,test]'
 	@# This environment sets PYTHONDONTWRITEBYTECODE=1: compile once here, or every
 	@# process recompiles Prefect at start-up (measured: doubles its start time).
 	@# torch ships one Python 3.12-only test helper (py312_intrinsics.py); skip it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
@@ -81,3 +82,28 @@ class Store(ABC):
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
+
+    def copy(self, src_key: str, dst_key: str) -> ObjectInfo:
+        """Copy ``src_key`` to ``dst_key`` atomically (stores that can copy server-side override this)."""
+        with self.local_copy(src_key) as path:
+            return self.put_file(path, dst_key)
+
+    def read_back_sha256(self, key: str) -> str:
+        """SHA-256 of the stored bytes, read back now (``info`` may trust recorded metadata)."""
+        digest = hashlib.sha256()
+        with self.local_copy(key) as path, open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def verify(self, key: str, sha256: str) -> None:
+        """Raise ``StorageError`` unless the stored bytes of ``key`` hash to ``sha256``."""
+        actual = self.read_back_sha256(key)
+        if actual != sha256.lower():
+            raise StorageError(f"checksum mismatch for {self.uri_for(key)}: expected sha256 {sha256[:16]}…, "
+                               f"stored object has {actual[:16]}…")
+
+    def cleanup_incomplete_uploads(self, prefix: str = "", older_than_s: float = 3600.0) -> int:
+        """Remove leftovers of writes that were killed more than ``older_than_s`` ago (invisible to
+        readers either way); returns how many. Call at the start of a render."""
+        return 0

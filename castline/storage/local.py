@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,4 +107,18 @@ class LocalStore(Store):
         if path.is_file():
             path.unlink()
 
-
+    def cleanup_incomplete_uploads(self, prefix: str = "", older_than_s: float = 3600.0) -> int:
+        """Delete temporary files that a killed write left behind (never listed, never read)."""
+        base = self._path(prefix.rstrip("/")) if prefix else self.root
+        if not base.is_dir():
+            return 0
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for path in base.rglob(f"{_TEMP_MARK}*"):
+            try:
+                if path.is_file() and path.stat().st_mtime <= cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed

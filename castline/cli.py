@@ -126,6 +126,11 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wer-threshold", type=float, help="max word error rate per chunk (default: per engine)")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     parser.add_argument("--verbose", action="store_true", help="also show Prefect's own log lines")
+    parser.add_argument("--s3-endpoint", metavar="URL",
+                        help="S3-compatible endpoint for s3:// locations (MinIO, R2, Ceph…; default: boto3's "
+                             "configuration, e.g. AWS_ENDPOINT_URL)")
+    parser.add_argument("--s3-addressing", choices=["auto", "path", "virtual"],
+                        help="S3 bucket addressing (default auto: path-style with a custom endpoint)")
     parser.add_argument("--runner", default="threads", choices=["threads", "dask"],
                         help="where chunk synthesis runs: threads here (default) or a Dask cluster")
     parser.add_argument("--dask-address", metavar="tcp://HOST:PORT",
@@ -138,8 +143,14 @@ def render_options(args: argparse.Namespace):
     from castline.options import RenderOptions, parse_cast, parse_pauses
     from castline.qa.settings import QASettings
 
+    # S3 settings travel as environment variables: every task, thread or Dask worker started from
+    # here reads them the same way (castline.storage.s3_settings).
+    if args.s3_endpoint:
+        os.environ["CASTLINE_S3_ENDPOINT_URL"] = args.s3_endpoint
+    if args.s3_addressing:
+        os.environ["CASTLINE_S3_ADDRESSING"] = args.s3_addressing
     formats = tuple(part.strip().lower() for part in args.format.split(",") if part.strip())
-    options_kwargs = dict(script=str(Path(args.script)), out=args.out, preset=args.preset, formats=formats,
+    options_kwargs = dict(script=_location(args.script), out=args.out, preset=args.preset, formats=formats,
                           cast=parse_cast(args.cast), engine=args.engine, seed=args.seed, voices_dir=args.voices_dir,
                           pauses_ms=parse_pauses(args.pause), force=args.force,
                           engine_options=EngineOptions(model=args.model, device=args.device, dtype=args.dtype,
@@ -154,15 +165,21 @@ def render_options(args: argparse.Namespace):
     return RenderOptions(**options_kwargs)
 
 
+def _location(text: str) -> str:
+    """A script location as given: URIs stay URIs, paths are normalised."""
+    return text if "://" in text else str(Path(text))
+
+
 def _render(args: argparse.Namespace) -> int:
+    from castline.render_inputs import local_inputs
     from castline.render_plan import prepare_render
     from castline.runtime import configure_prefect_environment
 
     options = render_options(args)
     # Validate everything before Prefect starts (it takes seconds): bad input fails fast.
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, local_inputs(options) as local_options:
         warnings.simplefilter("always")
-        plan = prepare_render(options)
+        plan = prepare_render(local_options)
     for message in list(plan.episode.warnings) + sorted({str(w.message) for w in caught}):
         print(f"warning: {message}", file=sys.stderr)
     started = time.perf_counter()

@@ -88,8 +88,12 @@ def _submit(args: argparse.Namespace) -> int:
     from castline.runtime import configure_prefect_environment
 
     _need_server("submit")
+    from castline.render_inputs import local_inputs
+
     options = render_options(args)
-    prepare_render(options)  # the same validation as render: a bad script fails here, in one line
+    with local_inputs(options) as local_options:
+        prepare_render(local_options)  # the same validation as render: a bad script fails here, in one line
+        script_sha256 = sha256_file(local_options.script)
     parameters = {
         "script": _absolute(options.script), "out": _absolute(options.out), "preset": options.preset,
         "formats": list(options.formats), "cast": dict(options.cast) or None, "engine": options.engine,
@@ -101,7 +105,7 @@ def _submit(args: argparse.Namespace) -> int:
         "runner": options.runner, "dask_address": options.dask_address,
     }
     # The same script content with the same options is one run, however often it is submitted.
-    key = content_hash({"script_sha256": sha256_file(options.script), "parameters": parameters})
+    key = content_hash({"script_sha256": script_sha256, "parameters": parameters})
     configure_prefect_environment()
     from prefect.deployments import run_deployment
 

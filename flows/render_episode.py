@@ -29,7 +29,9 @@ from castline.uptodate import render_key
 from castline.qa.asr import release_transcribers
 from castline.qa.settings import QASettings
 from flows.housekeeping import tagged_run, tidy_up_after_killed_runs
-from tasks.render import (check_episode, check_published, encode_format, master_programme, plan_render, publish, stitch_chunks,
+from castline.render_inputs import local_inputs
+from tasks.render import (check_episode, check_published, encode_format, master_programme, plan_render, publish,
+                          stitch_chunks, tidy_store,
                           synthesise_chunks, synthesise_window_batch)
 
 
@@ -47,15 +49,23 @@ def render_episode(script: str, out: str = "output", preset: str | None = None, 
     the Dask cluster at ``dask_address`` (or a local cluster of ``workers`` processes); the store
     must then be one every Dask worker can reach (S3, or a shared folder).
     """
-    logger = get_run_logger()
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    clock = _StageClock()
     options = RenderOptions(script=script, out=out, preset=preset, formats=tuple(formats or ["wav"]),
                             cast=tuple(sorted((cast or {}).items())), engine=engine, workers=workers, seed=seed,
                             voices_dir=voices_dir, pauses_ms=tuple(sorted((pauses_ms or {}).items())), force=force,
                             engine_options=EngineOptions(**(engine_options or {})), window_words=window_words,
                             exact_timings=exact_timings, qa=QASettings(**(qa or {})), runner=runner,
                             dask_address=dask_address)
+    # Scripts and voices may live in s3://: local copies for the whole run (engines read references).
+    with local_inputs(options) as local_options:
+        return _render(local_options)
+
+
+def _render(options: RenderOptions) -> str:
+    logger = get_run_logger()
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    clock = _StageClock()
+    script, workers, force = options.script, options.workers, options.force
+    tidy_store(options.out)
     plan = plan_render(options)
     settings = StitchSettings.with_pauses(options.pauses_ms)
     key = render_key(plan, settings)

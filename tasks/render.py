@@ -38,6 +38,15 @@ def plan_render(options: RenderOptions) -> RenderPlan:
     return plan
 
 
+@task(name="tidy-store", cache_policy=NONE)
+def tidy_store(out: str) -> int:
+    """Remove what killed writes left in the store (temporary files, stale multipart uploads)."""
+    removed = open_store(out).cleanup_incomplete_uploads()
+    if removed:
+        get_run_logger().info("removed %d leftovers of killed writes from %s", removed, out)
+    return removed
+
+
 @task(name="check-published", cache_policy=NONE)
 def check_published(plan: RenderPlan, key: str) -> str | None:
     return current_manifest_uri(open_store(plan.options.out), plan, key)

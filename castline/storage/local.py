@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import socket
 import time
 import uuid
 from contextlib import contextmanager
@@ -14,6 +16,24 @@ from castline.errors import StorageError
 from castline.storage.base import ObjectInfo, Store, validate_key
 
 _TEMP_MARK = ".castline-tmp-"
+
+
+_WRITER = f"{re.sub(r'[^A-Za-z0-9]', '', socket.gethostname())[:32] or 'host'}.{os.getpid()}"
+
+
+def _writer_is_dead(name: str) -> bool:
+    """True when a temporary file's writer ran on this host and its process is gone."""
+    writer = name[len(_TEMP_MARK):].split("-", 1)[0]
+    host, _, pid = writer.rpartition(".")
+    if host != _WRITER.rpartition(".")[0] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class LocalStore(Store):
@@ -56,7 +76,9 @@ class LocalStore(Store):
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StorageError(f"cannot create folder {target.parent}: {error.strerror}") from error
-        temp = target.parent / f"{_TEMP_MARK}{uuid.uuid4().hex}-{target.name}"
+        # The writer's host and PID are in the name: clean-up can tell a dead writer's leftovers
+        # from a live writer's file at once, without waiting for them to age.
+        temp = target.parent / f"{_TEMP_MARK}{_WRITER}-{uuid.uuid4().hex[:16]}-{target.name}"
         try:
             yield temp
             os.replace(temp, target)
@@ -116,7 +138,7 @@ class LocalStore(Store):
         removed = 0
         for path in base.rglob(f"{_TEMP_MARK}*"):
             try:
-                if path.is_file() and path.stat().st_mtime <= cutoff:
+                if path.is_file() and (path.stat().st_mtime <= cutoff or _writer_is_dead(path.name)):
                     path.unlink()
                     removed += 1
             except FileNotFoundError:

@@ -98,3 +98,21 @@ def test_service_commands_need_a_server(tmp_path):
         result = _castline(*args, env=env, timeout=60)
         assert result.returncode == 2 and "PREFECT_API_URL" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_prefect_yaml_names_importable_flows(repo_root):
+    """The worker route's prefect.yaml points at flows that exist, under the names castline submits to."""
+    import importlib
+
+    import yaml
+
+    config = yaml.safe_load((repo_root / "prefect.yaml").read_text(encoding="utf-8"))
+    names = {}
+    for deployment in config["deployments"]:
+        path, function = deployment["entrypoint"].split(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        names[deployment["name"]] = getattr(module, function).name
+    from flows.deployments import INBOX_DEPLOYMENT_PATH, RENDER_DEPLOYMENT_PATH
+
+    assert f"{names['castline-render']}/castline-render" == RENDER_DEPLOYMENT_PATH
+    assert f"{names['castline-inbox']}/castline-inbox" == INBOX_DEPLOYMENT_PATH

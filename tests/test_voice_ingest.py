@@ -143,3 +143,20 @@ def test_cli_voices_add_then_list(tmp_path, voices_dir):
     listed = subprocess.run([sys.executable, "-m", "castline", "voices", "list"], capture_output=True, text=True,
                             env=env)
     assert "cleo" in listed.stdout and "clone" in listed.stdout
+
+
+def test_profile_hash_does_not_depend_on_where_the_library_sits(tmp_path):
+    """A library fetched from s3:// into a temporary folder, or on another machine, keeps its hashes
+    (they key the chunk cache); changing the reference audio still changes the hash."""
+    import shutil
+
+    reference = _write(tmp_path, "ref.wav", speech_like(5.0, 24_000, seed=5))
+    add_voice(tmp_path / "here", "ana", reference, engine="vibevoice", consent_statement="yes")
+    shutil.copytree(tmp_path / "here", tmp_path / "elsewhere" / "voices")
+    here = load_voice_library(tmp_path / "here").get("ana")
+    elsewhere = load_voice_library(tmp_path / "elsewhere" / "voices").get("ana")
+    assert here.reference.path != elsewhere.reference.path
+    assert here.profile_hash == elsewhere.profile_hash
+    add_voice(tmp_path / "elsewhere" / "voices", "ana", _write(tmp_path, "other.wav", speech_like(5.0, 24_000, seed=6)),
+              engine="vibevoice", consent_statement="yes", replace=True)
+    assert load_voice_library(tmp_path / "elsewhere" / "voices").get("ana").profile_hash != here.profile_hash

@@ -106,6 +106,7 @@ def build_manifest(plan: RenderPlan, records: Sequence[ChunkRecord], stitched: S
         "voices": [{"id": voice.voice_id, "name": voice.display_name, "language": voice.language,
                     "engine": voice.engine, "engine_voice": voice.engine_voice, "profile_hash": voice.profile_hash,
                     "profile_version": voice.version, "cloned": voice.is_clone,
+                    "words_per_minute": list(voice.words_per_minute) if voice.words_per_minute else None,
                     "consent": ({"who": voice.consent.who, "when": voice.consent.when, "scope": voice.consent.scope,
                                  "evidence": "file" if voice.consent.evidence else "statement"}
                                 if voice.consent else None)} for voice in plan.voices],

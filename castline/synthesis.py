@@ -9,7 +9,7 @@ import threading
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -22,7 +22,8 @@ from castline.engines.registry import engine_class
 from castline.errors import EngineError
 from castline.hashing import derive_seed
 from castline.progress import emit
-from castline.qa.chunk_check import ChunkCheck, check_take, choose_best
+from castline.qa.chunk_check import ChunkCheck, Take, check_takes, choose_best
+from castline.qa.signal_checks import WORDS_PER_MINUTE_BAND
 from castline.render_plan import ChunkJob, RenderPlan
 from castline.storage import Store
 
@@ -68,20 +69,26 @@ def batch_jobs(jobs: Sequence[ChunkJob], workers: int, max_batch: int = 12) -> l
 
 def synthesise_batch(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -> list[ChunkRecord]:
     """Reuse or render each job. Pending jobs of one voice go to the engine together, up to its
-    ``batch_rows`` (one row each); every rendered chunk is stored as soon as its call returns."""
+    ``batch_rows`` (one row each).
+
+    Without QA every chunk is stored as soon as its call returns. With QA the batch is heard in
+    rounds: every pending chunk's take is rendered, all are heard together (packed into as few
+    Whisper windows as they fit), the failing ones are rendered again with new seeds and heard
+    together again, up to ``max_attempts`` takes; each chunk keeps its best take and is stored
+    as soon as it is settled."""
     records: dict[int, ChunkRecord] = {}
     pending: list[ChunkJob] = []
-    for job in jobs:
-        record = cached_record(job, store, plan)
+    for job, record in zip(jobs, cached_records(jobs, store, plan), strict=True):
         if record is None:
             pending.append(job)
         else:
             records[job.index] = record
             emit("synthesise", advance=1, detail="reused")
-    for group in _row_groups(pending, plan):
-        for record in _render_rows(group, plan, store):
-            records[record.index] = record
-            emit("synthesise", advance=1, detail="rendered")
+    rendered = _render_heard(pending, plan, store) if plan.options.qa.enabled else (
+        record for group in _row_groups(pending, plan) for record in _render_rows(group, plan, store))
+    for record in rendered:
+        records[record.index] = record
+        emit("synthesise", advance=1, detail="rendered")
     return [records[job.index] for job in jobs]
 
 
@@ -98,42 +105,120 @@ def _row_groups(jobs: Sequence[ChunkJob], plan: RenderPlan) -> list[list[ChunkJo
     return ordered
 
 
-def cached_record(job: ChunkJob, store: Store, plan: RenderPlan | None = None) -> ChunkRecord | None:
-    """The stored chunk for ``job.key`` if both its audio and its metadata are complete.
+def rate_band(plan: RenderPlan, voice_id: str) -> tuple[float, float]:
+    """The words-per-minute band QA expects of a voice: its profile's, else the default."""
+    return plan.voice(voice_id).words_per_minute or WORDS_PER_MINUTE_BAND
 
-    With QA on, a stored chunk whose QA result is missing or was made under other QA settings
-    is heard again (the audio is reused; only the check runs)."""
+
+def cached_record(job: ChunkJob, store: Store, plan: RenderPlan | None = None) -> ChunkRecord | None:
+    """The stored chunk for ``job.key`` if both its audio and its metadata are complete (see ``cached_records``)."""
+    [record] = cached_records([job], store, plan)
+    return record
+
+
+def cached_records(jobs: Sequence[ChunkJob], store: Store, plan: RenderPlan | None = None) -> list[ChunkRecord | None]:
+    """Per job, the stored chunk for ``job.key`` if both its audio and its metadata are complete.
+
+    With QA on, stored chunks whose QA result is missing or was made under other QA settings
+    (or another words-per-minute band) are heard again, together (the audio is reused; only
+    the check runs)."""
+    return refresh_checks([stored_chunk(job, store) for job in jobs], jobs, store, plan)
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A complete chunk found in the store: its record (``check`` as stored) and its metadata."""
+
+    record: ChunkRecord
+    meta: dict
+
+
+def stored_chunk(job: ChunkJob, store: Store) -> StoredChunk | None:
+    """The stored chunk for ``job.key``, its QA result as stored, without hearing anything."""
     if not store.exists(meta_key(job.key)) or not store.exists(audio_key(job.key)):
         return None
     try:
         meta = json.loads(store.get_bytes(meta_key(job.key)))
         stored_check = meta.pop("check", None)
         record = ChunkRecord(**{**meta, "index": job.index, "rendered": False})
+        check = ChunkCheck.from_json(stored_check) if stored_check else None
     except (ValueError, TypeError, KeyError):
         return None
-    settings = plan.options.qa if plan is not None else None
-    check = ChunkCheck.from_json(stored_check) if stored_check else None
-    if settings is not None and settings.enabled and (check is None or check.fingerprint != settings.fingerprint()):
-        from castline.audio.chunkfile import read_chunk
+    return StoredChunk(replace(record, check=check), meta)
 
+
+def refresh_checks(found: Sequence[StoredChunk | None], jobs: Sequence[ChunkJob], store: Store,
+                   plan: RenderPlan | None) -> list[ChunkRecord | None]:
+    """Records for ``found`` (None stays None), stale QA results heard again together and stored."""
+    settings = plan.options.qa if plan is not None else None
+    records = [item.record if item is not None else None for item in found]
+    if settings is None or not settings.enabled:
+        return records
+    stale = [(position, job) for position, (item, job) in enumerate(zip(found, jobs, strict=True))
+             if item is not None and (item.record.check is None or item.record.check.fingerprint
+                                      != settings.fingerprint(rate_band(plan, job.voice_id)))]
+    if not stale:
+        return records
+    from castline.audio.chunkfile import read_chunk
+
+    takes, rates = [], []
+    for _, job in stale:
         with store.local_copy(audio_key(job.key)) as path:
             audio, rate = read_chunk(path)
-        check = check_take(audio, rate, job.text, engine=job.engine, language=plan.episode.meta.language,
-                           settings=settings, seed=job.seed)
+        takes.append(Take(audio, job.text, job.engine, job.seed, rate_band(plan, job.voice_id)))
+        rates.append(rate)
+    checks: list[ChunkCheck | None] = [None] * len(stale)
+    for rate in sorted(set(rates)):  # one rate (the project's) unless the store holds older chunks
+        members = [i for i, r in enumerate(rates) if r == rate]
+        heard = check_takes([takes[i] for i in members], rate, language=plan.episode.meta.language, settings=settings)
+        for i, check in zip(members, heard, strict=True):
+            checks[i] = check
+    for (position, job), check in zip(stale, checks, strict=True):
+        meta = found[position].meta
         store.put_bytes(json.dumps({**meta, "check": check.to_json()}, sort_keys=True).encode(), meta_key(job.key))
-    return replace(record, check=check)
+        records[position] = replace(records[position], check=check)
+    return records
 
 
 def _render_rows(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -> list[ChunkRecord]:
     first = jobs[0]
-    voice = plan.voice(first.voice_id)
     engine = get_engine(first.engine, plan.options.engine_options)
     outputs = _synthesise(engine, jobs, [job.seed for job in jobs], plan)
-    records = []
-    for job, audio in zip(jobs, outputs, strict=True):
-        audio, check = _heard(job, audio, engine, voice, plan)
-        records.append(_store_chunk(job, audio, plan, store, check))
-    return records
+    return [_store_chunk(job, audio, plan, store) for job, audio in zip(jobs, outputs, strict=True)]
+
+
+def _render_heard(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -> Iterator[ChunkRecord]:
+    """Render, hear and retry ``jobs`` in rounds (see ``synthesise_batch``); yields each chunk's
+    record once its best take is stored. Every take's check is kept for the attempt log."""
+    settings = plan.options.qa
+    takes: dict[int, list[tuple[np.ndarray, ChunkCheck]]] = {job.index: [] for job in jobs}
+    todo, attempt = list(jobs), 0
+    while todo:
+        seeds = [job.seed if attempt == 0 else derive_seed(job.seed, f"qa-retry-{attempt}") for job in todo]
+        audios = _synthesise_all(todo, seeds, plan)
+        checks = check_takes([Take(audio, job.text, job.engine, seed, rate_band(plan, job.voice_id))
+                              for job, audio, seed in zip(todo, audios, seeds, strict=True)],
+                             PROJECT_SAMPLE_RATE, language=plan.episode.meta.language, settings=settings)
+        retry = []
+        for job, audio, check in zip(todo, audios, checks, strict=True):
+            takes[job.index].append((audio, check))
+            if not check.passed and len(takes[job.index]) < settings.max_attempts:
+                retry.append(job)
+                continue
+            best, chosen = choose_best([take for _, take in takes[job.index]])
+            yield _store_chunk(job, takes.pop(job.index)[best][0], plan, store, chosen)
+        todo, attempt = retry, attempt + 1
+
+
+def _synthesise_all(jobs: Sequence[ChunkJob], seeds: Sequence[int], plan: RenderPlan) -> list[np.ndarray]:
+    """``_synthesise`` for jobs of any voices: one call per row group; audio in job order."""
+    seed_of = {job.index: seed for job, seed in zip(jobs, seeds, strict=True)}
+    audio_of: dict[int, np.ndarray] = {}
+    for group in _row_groups(jobs, plan):
+        engine = get_engine(group[0].engine, plan.options.engine_options)
+        audios = _synthesise(engine, group, [seed_of[job.index] for job in group], plan)
+        audio_of.update((job.index, audio) for job, audio in zip(group, audios, strict=True))
+    return [audio_of[job.index] for job in jobs]
 
 
 def _synthesise(engine, jobs: Sequence[ChunkJob], seeds: Sequence[int], plan: RenderPlan) -> list[np.ndarray]:
@@ -155,25 +240,6 @@ def _synthesise(engine, jobs: Sequence[ChunkJob], seeds: Sequence[int], plan: Re
                               f"({_excerpt(job.text)})", source=plan.episode.source_path, line=job.source_line)
         audios.append(audio)
     return audios
-
-
-def _heard(job: ChunkJob, audio: np.ndarray, engine, voice, plan: RenderPlan) -> tuple[np.ndarray, ChunkCheck | None]:
-    """QA a take; while it fails and attempts remain, render again with a new seed; keep the best."""
-    settings = plan.options.qa
-    if not settings.enabled:
-        return audio, None
-    language = plan.episode.meta.language
-    takes = [check_take(audio, PROJECT_SAMPLE_RATE, job.text, engine=job.engine, language=language,
-                        settings=settings, seed=job.seed)]
-    audios = [audio]
-    while not takes[-1].passed and len(takes) < settings.max_attempts:
-        seed = derive_seed(job.seed, f"qa-retry-{len(takes)}")
-        [retake] = _synthesise(engine, [job], [seed], plan)
-        audios.append(retake)
-        takes.append(check_take(retake, PROJECT_SAMPLE_RATE, job.text, engine=job.engine, language=language,
-                                settings=settings, seed=seed))
-    best, check = choose_best(takes)
-    return audios[best], check
 
 
 def _store_chunk(job: ChunkJob, audio: np.ndarray, plan: RenderPlan, store: Store,

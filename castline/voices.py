@@ -16,7 +16,7 @@ from castline.errors import VoiceError
 
 VOICE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _ALLOWED_KEYS = {"id", "name", "language", "engine", "engine_voice", "engine_options", "description",
-                 "license", "gender", "reference", "consent", "version", "ingest"}
+                 "license", "gender", "reference", "consent", "version", "ingest", "words_per_minute"}
 _REFERENCE_KEYS = {"audio", "sha256", "transcript"}
 _CONSENT_KEYS = {"who", "when", "scope", "evidence", "evidence_sha256", "statement"}
 
@@ -46,7 +46,12 @@ class ConsentRecord:
 
 @dataclass(frozen=True)
 class VoiceProfile:
-    """A voice a script can cast: which engine speaks it and with which engine voice."""
+    """A voice a script can cast: which engine speaks it and with which engine voice.
+
+    ``words_per_minute``: the (low, high) band QA's speech-rate check expects of this voice
+    (words per minute of speech time, as ``castline.qa.signal_checks.speech_rate_check``
+    measures it); None for the default band. ``bench/speech_rate.py`` measures a voice.
+    """
 
     voice_id: str
     display_name: str
@@ -61,6 +66,7 @@ class VoiceProfile:
     source_path: str = ""
     profile_hash: str = ""
     version: int = 1
+    words_per_minute: tuple[float, float] | None = None
 
     @property
     def is_clone(self) -> bool:
@@ -110,6 +116,7 @@ def load_voice_profile(path: str | Path) -> VoiceProfile:
     version = raw.get("version", 1)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise VoiceError("must be a whole number ≥ 1", source=where, field="version")
+    words_per_minute = _parse_rate_band(raw.get("words_per_minute"), where)
     reference = _parse_reference(raw.get("reference"), path.parent, where)
     consent = _parse_consent(raw.get("consent"), path.parent, where)
     profile = VoiceProfile(
@@ -125,6 +132,7 @@ def load_voice_profile(path: str | Path) -> VoiceProfile:
         consent=consent,
         source_path=where,
         version=version,
+        words_per_minute=words_per_minute,
     )
     digest = hashlib.sha256(json.dumps(_hashable(profile), sort_keys=True).encode()).hexdigest()
     return _with_hash(profile, digest)
@@ -134,7 +142,29 @@ def _hashable(profile: VoiceProfile) -> dict[str, object]:
     data = asdict(profile)
     data.pop("source_path")
     data.pop("profile_hash")
+    # The reference clip counts by content (its SHA-256 is in the profile), not by where the
+    # folder sits: a voices library fetched from s3:// into a temporary folder, or checked out
+    # on another machine, must keep its hash, or every cached chunk of a cloned voice is missed.
+    if data.get("reference"):
+        folder, path = Path(profile.source_path).parent, Path(data["reference"]["path"])
+        data["reference"]["path"] = (path.relative_to(folder).as_posix() if profile.source_path
+                                     and path.is_relative_to(folder) else path.name)
+    if data["words_per_minute"] is None:  # profiles without a band keep the hash they had before the field
+        data.pop("words_per_minute")
     return data
+
+
+def _parse_rate_band(raw: object, where: str) -> tuple[float, float] | None:
+    if raw is None:
+        return None
+    if (not isinstance(raw, (list, tuple)) or len(raw) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw)):
+        raise VoiceError("must be two numbers, [low, high] words per minute", source=where, field="words_per_minute")
+    low, high = float(raw[0]), float(raw[1])
+    if not 0 < low < high <= 1000:
+        raise VoiceError(f"[{raw[0]}, {raw[1]}]: needs 0 < low < high ≤ 1000 words per minute", source=where,
+                         field="words_per_minute")
+    return low, high
 
 
 def _with_hash(profile: VoiceProfile, digest: str) -> VoiceProfile:

@@ -21,10 +21,10 @@ from castline.engines.pool import get_engine
 from castline.errors import EngineError
 from castline.hashing import derive_seed
 from castline.progress import emit
-from castline.qa.chunk_check import ChunkCheck, check_take
+from castline.qa.chunk_check import ChunkCheck, Take, check_takes
 from castline.render_plan import RenderPlan, WindowJob
 from castline.storage import Store
-from castline.synthesis import ChunkRecord, audio_key, cached_record, meta_key
+from castline.synthesis import ChunkRecord, audio_key, meta_key, rate_band, refresh_checks, stored_chunk
 
 MAX_ATTEMPTS = 3
 """A window that fails (no audio, no end within budget, non-finite) is retried with new seeds."""
@@ -39,21 +39,27 @@ def batch_windows(windows: Sequence[WindowJob], workers: int, per_batch: int = 4
 
 
 def synthesise_windows(windows: Sequence[WindowJob], plan: RenderPlan, store: Store) -> list[ChunkRecord]:
-    """Reuse windows whose every line is stored; render the rest (batched), split, store."""
+    """Reuse windows whose every line is stored; render the rest (batched), split, hear every
+    line of every window together, retry the windows with failing lines, store."""
     records: list[ChunkRecord] = []
     pending: list[WindowJob] = []
+    complete: list[tuple[WindowJob, list]] = []
     for window in windows:
-        cached = [cached_record(plan.jobs[index], store, plan) for index in window.chunk_indexes]
-        if all(record is not None for record in cached):
-            records.extend(cached)
-            emit("synthesise", advance=len(cached), detail="reused")
+        found = [stored_chunk(plan.jobs[index], store) for index in window.chunk_indexes]
+        if all(item is not None for item in found):
+            complete.append((window, found))
         else:
             pending.append(window)
+    if complete:  # stale QA results of all complete windows are heard again together
+        found = [item for _, items in complete for item in items]
+        jobs = [plan.jobs[index] for window, _ in complete for index in window.chunk_indexes]
+        records.extend(refresh_checks(found, jobs, store, plan))
+        emit("synthesise", advance=len(jobs), detail="reused")
     if pending:
         engine = get_engine(pending[0].engine, plan.options.engine_options)
-        for window, audio in zip(pending, _render(engine, pending, plan), strict=True):
-            native = resample(audio, engine.capabilities.sample_rate, PROJECT_SAMPLE_RATE)
-            segments, checks = _heard(window, native, engine, plan)
+        first = [resample(audio, engine.capabilities.sample_rate, PROJECT_SAMPLE_RATE)
+                 for audio in _render(engine, pending, plan)]
+        for window, (segments, checks) in zip(pending, _heard(pending, first, engine, plan), strict=True):
             records.extend(_store_lines(window, segments, checks, plan, store))
             emit("synthesise", advance=len(window.chunk_indexes), detail="rendered")
     return sorted(records, key=lambda record: record.index)
@@ -96,29 +102,72 @@ def _split(window: WindowJob, audio: np.ndarray, plan: RenderPlan) -> list[np.nd
     return [audio[start:end] for start, end in zip(cuts[:-1], cuts[1:], strict=True)]
 
 
-def _heard(window: WindowJob, audio: np.ndarray, engine,
-           plan: RenderPlan) -> tuple[list[np.ndarray], list[ChunkCheck | None]]:
-    """Split the window into lines and QA each; while a line fails and attempts remain, render the
-    window again with a new seed; keep the take with the fewest failing lines (then lowest WER)."""
+def _heard(windows: Sequence[WindowJob], audios: Sequence[np.ndarray], engine,
+           plan: RenderPlan) -> list[tuple[list[np.ndarray], list[ChunkCheck | None]]]:
+    """Split each window into lines and hear every line of every window together; while a
+    window has a failing line and attempts remain, render it again with a new seed (all such
+    windows in one call) and hear the new lines together; per window keep the take with the
+    fewest failing lines (then lowest WER sum)."""
     settings = plan.options.qa
-    jobs = [plan.jobs[index] for index in window.chunk_indexes]
-    segments = _split(window, audio, plan)
+    split = [_split(window, audio, plan) for window, audio in zip(windows, audios, strict=True)]
     if not settings.enabled:
-        return segments, [None] * len(segments)
-    takes = []
-    seed = window.seed
-    while True:
-        checks = [check_take(segment, PROJECT_SAMPLE_RATE, job.text, engine=job.engine,
-                             language=plan.episode.meta.language, settings=settings, seed=seed)
-                  if segment.size else None for job, segment in zip(jobs, segments, strict=True)]
-        takes.append((segments, checks))
-        failing = sum(1 for check in checks if check is None or not check.passed)
-        if failing == 0 or len(takes) >= settings.max_attempts:
-            break
-        seed = derive_seed(window.seed, f"qa-retry-{len(takes)}")
-        [retake] = engine.synthesize_windows([_window(window, plan, seed)])
-        segments = _split(window, resample(retake, engine.capabilities.sample_rate, PROJECT_SAMPLE_RATE), plan)
+        return [(segments, [None] * len(segments)) for segments in split]
+    takes: dict[int, list[tuple[list[np.ndarray], list[ChunkCheck | None]]]] = {w.index: [] for w in windows}
+    todo = [(window, window.seed, segments) for window, segments in zip(windows, split)]
+    attempt = 0
+    while todo:
+        heard = _check_lines(todo, plan)
+        retry = []
+        for (window, seed, segments), checks in zip(todo, heard, strict=True):
+            takes[window.index].append((segments, checks))
+            failing = any(check is None or not check.passed for check in checks)
+            if failing and len(takes[window.index]) < settings.max_attempts:
+                retry.append(window)
+        attempt += 1
+        seeds = [derive_seed(window.seed, f"qa-retry-{attempt}") for window in retry]
+        todo = [(window, seed, _split(window, resample(audio, engine.capabilities.sample_rate, PROJECT_SAMPLE_RATE),
+                                      plan))
+                for window, seed, audio in zip(retry, seeds, _retakes(engine, retry, seeds, plan), strict=True)
+                if audio is not None]
+    return [_chosen(takes[window.index]) for window in windows]
 
+
+def _check_lines(todo: Sequence[tuple[WindowJob, int, list[np.ndarray]]],
+                 plan: RenderPlan) -> list[list[ChunkCheck | None]]:
+    """Every non-empty line of every window heard in one packed pass; None for empty lines."""
+    lines = [(number, line, Take(segment, plan.jobs[index].text, plan.jobs[index].engine, seed,
+                                 rate_band(plan, plan.jobs[index].voice_id)))
+             for number, (window, seed, segments) in enumerate(todo)
+             for line, (index, segment) in enumerate(zip(window.chunk_indexes, segments, strict=True)) if segment.size]
+    checks = check_takes([take for _, _, take in lines], PROJECT_SAMPLE_RATE, language=plan.episode.meta.language,
+                         settings=plan.options.qa)
+    out: list[list[ChunkCheck | None]] = [[None] * len(segments) for _, _, segments in todo]
+    for (number, line, _), check in zip(lines, checks, strict=True):
+        out[number][line] = check
+    return out
+
+
+def _retakes(engine, windows: Sequence[WindowJob], seeds: Sequence[int], plan: RenderPlan) -> list[np.ndarray | None]:
+    """New takes of ``windows`` with ``seeds``, in one call; a window the engine fails on (alone)
+    gets None and keeps the takes it has."""
+    if not windows:
+        return []
+    try:
+        return engine.synthesize_windows([_window(window, plan, seed) for window, seed in zip(windows, seeds)])
+    except WindowError:
+        pass
+    out = []
+    for window, seed in zip(windows, seeds, strict=True):
+        try:
+            [audio] = engine.synthesize_windows([_window(window, plan, seed)])
+        except WindowError:
+            audio = None
+        out.append(audio)
+    return out
+
+
+def _chosen(takes: list[tuple[list[np.ndarray], list[ChunkCheck | None]]]
+            ) -> tuple[list[np.ndarray], list[ChunkCheck | None]]:
     def badness(take):
         checks = take[1]
         return (sum(1 for c in checks if c is None or not c.passed),
@@ -126,7 +175,7 @@ def _heard(window: WindowJob, audio: np.ndarray, engine,
 
     best = min(range(len(takes)), key=lambda i: badness(takes[i]))
     chosen_segments, chosen_checks = takes[best]
-    logged = []
+    logged: list[ChunkCheck | None] = []
     for line, check in enumerate(chosen_checks):
         if check is None:
             logged.append(None)

@@ -85,12 +85,14 @@ class ToneWindows(WindowedEngine):
 
 class FlakyHibari(Engine):
     """hibari, except that the first take of each text is wrong: another sentence's audio, or
-    silence for texts containing 'quiet'. Later takes are the real thing."""
+    silence for texts containing 'quiet'. Later takes are the real thing. With ``flaky_marker``
+    set, only texts containing it get a wrong first take."""
 
     name = "flaky-hibari"
     capabilities = EngineCapabilities(languages=("en",), cloning=False, max_chars=400, target_chars=300,
                                       sample_rate=24_000, deterministic=True)
     takes: dict[str, int] = {}
+    flaky_marker: str | None = None
 
     @classmethod
     def availability(cls):
@@ -112,6 +114,8 @@ class FlakyHibari(Engine):
         for text, seed in zip(texts, seeds):
             count = FlakyHibari.takes.get(text, 0)
             FlakyHibari.takes[text] = count + 1
+            if self.flaky_marker is not None and self.flaky_marker not in text:
+                count = 1
             if count == 0 and "quiet" in text:
                 out.append(np.zeros(48_000, np.float32))
             elif count == 0:

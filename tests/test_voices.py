@@ -35,6 +35,9 @@ BASE = "id: v1\nname: V\nlanguage: en\nengine: hibari\nengine_voice: heart\n"
     ("consent: {who: A, when: 2026-01-01, scope: x, evidence: nope.pdf}\n", "consent.evidence"),
     ("engine_options: {speed: [1]}\n", "engine_options"),
     ("colour: blue\n", "colour"),
+    ("words_per_minute: 200\n", "words_per_minute"),
+    ("words_per_minute: [300, 200]\n", "words_per_minute"),
+    ("words_per_minute: [100, fast]\n", "words_per_minute"),
 ])
 def test_invalid_profiles_name_the_field(tmp_path, extra, field):
     path = _write(tmp_path / "v1", BASE + extra)
@@ -67,6 +70,15 @@ def test_profile_hash_changes_with_options(tmp_path):
     first = load_voice_profile(_write(tmp_path / "a" / "v1", BASE + "engine_options: {speed: 1.0}\n"))
     second = load_voice_profile(_write(tmp_path / "b" / "v1", BASE + "engine_options: {speed: 1.1}\n"))
     assert first.profile_hash != second.profile_hash
+
+
+def test_words_per_minute_band_is_optional_and_leaves_other_profiles_hashes_alone(tmp_path):
+    plain = load_voice_profile(_write(tmp_path / "a" / "v1", BASE))
+    banded = load_voice_profile(_write(tmp_path / "b" / "v1", BASE + "words_per_minute: [110, 400.5]\n"))
+    assert plain.words_per_minute is None and banded.words_per_minute == (110.0, 400.5)
+    assert plain.profile_hash != banded.profile_hash
+    # a profile without the field keeps the hash it had before the field existed (up-to-date checks hold)
+    assert plain.profile_hash == "2281f7bfe75df29ab5b15fa26b2617965313f7bb71cf5b0f95692e2d0d604d3a"
 
 
 def test_download_only_hibari_voice_is_reported_unusable(tmp_path):

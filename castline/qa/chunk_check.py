@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Sequence
 
 import numpy as np
 
 from castline.qa.settings import QASettings
+from castline.qa.signal_checks import WORDS_PER_MINUTE_BAND
 
 BLOCKING_FLAGS = ("wer-high", "truncated", "silent", "music", "noise", "non-speech-energy", "long-silence",
                   "too-fast", "too-slow", "clipped")
@@ -50,41 +52,75 @@ class ChunkCheck:
                    fingerprint=data.get("fingerprint", ""))
 
 
-def check_take(audio: np.ndarray, sample_rate: int, text: str, *, engine: str, language: str,
-               settings: QASettings, seed: int) -> ChunkCheck:
-    """Transcribe and check one take (float32 mono at ``sample_rate`` Hz)."""
+@dataclass(frozen=True)
+class Take:
+    """One rendered take to hear: ``audio`` (float32 mono at the caller's sample rate), the
+    ``text`` it should say, its ``engine`` (for the WER threshold), the ``seed`` it was rendered
+    with, and the voice's ``words_per_minute`` band (low, high) for the speech-rate check."""
+
+    audio: np.ndarray
+    text: str
+    engine: str
+    seed: int
+    words_per_minute: tuple[float, float] = WORDS_PER_MINUTE_BAND
+
+
+def check_takes(takes: Sequence[Take], sample_rate: int, *, language: str, settings: QASettings) -> list[ChunkCheck]:
+    """Hear and check several takes: all are transcribed together, packed into as few Whisper
+    windows as they fit (``castline.qa.packing``); each is then scored and checked on its own."""
     from castline.qa.asr import get_transcriber
+    from castline.qa.packing import hear_clips
+
+    if not takes:
+        return []
+    lang = language.split("-")[0].lower()
+    transcripts = hear_clips([take.audio for take in takes], sample_rate, get_transcriber(settings.asr_model),
+                             language=lang)
+    return [_judge(take, transcript.text, transcript.word_probability, sample_rate, language=language,
+                   settings=settings) for take, transcript in zip(takes, transcripts, strict=True)]
+
+
+def check_take(audio: np.ndarray, sample_rate: int, text: str, *, engine: str, language: str,
+               settings: QASettings, seed: int,
+               words_per_minute: tuple[float, float] = WORDS_PER_MINUTE_BAND) -> ChunkCheck:
+    """Transcribe and check one take (float32 mono at ``sample_rate`` Hz); see ``check_takes``."""
+    [check] = check_takes([Take(audio, text, engine, seed, words_per_minute)], sample_rate, language=language,
+                          settings=settings)
+    return check
+
+
+def _judge(take: Take, transcript: str, word_probability: float | None, sample_rate: int, *, language: str,
+           settings: QASettings) -> ChunkCheck:
     from castline.qa.signal_checks import chunk_checks
     from castline.qa.speaker import speaker_embedding
     from castline.qa.wer import score
 
-    lang = language.split("-")[0].lower()
-    transcript = get_transcriber(settings.asr_model).transcribe(audio, sample_rate, language=lang)
-    wer = score(text, transcript.text, lang)
+    wer = score(take.text, transcript, language.split("-")[0].lower())
     flags: list[str] = []
-    if wer.wer > settings.wer_threshold_for(engine, language):
+    if wer.wer > settings.wer_threshold_for(take.engine, language):
         flags.append("wer-high")
     if wer.truncated:
         flags.append("truncated")
     metrics = [("wer", round(float(wer.wer), 4) if math.isfinite(wer.wer) else 99.0),
                ("coverage", round(wer.coverage, 4))]
-    for finding in chunk_checks(audio, sample_rate, text):
+    if word_probability is not None:
+        metrics.append(("asr_word_probability", round(word_probability, 4)))
+    for finding in chunk_checks(take.audio, sample_rate, take.text, words_per_minute_band=take.words_per_minute):
         if finding.flag:
             flags.append(finding.flag)
         if math.isfinite(finding.value):
             metrics.append((finding.check, round(float(finding.value), 4)))
-    embedding = speaker_embedding(audio, sample_rate)
+    embedding = speaker_embedding(take.audio, sample_rate)
     flags = sorted(set(flags))
-    return ChunkCheck(transcript=transcript.text, wer=float(wer.wer) if math.isfinite(wer.wer) else 99.0,
+    return ChunkCheck(transcript=transcript, wer=float(wer.wer) if math.isfinite(wer.wer) else 99.0,
                       flags=tuple(flags), passed=not any(flag in BLOCKING_FLAGS for flag in flags),
                       metrics=tuple(sorted(dict(metrics).items())),
-                      embedding=tuple(float(v) for v in embedding), seed=seed, fingerprint=settings.fingerprint())
+                      embedding=tuple(float(v) for v in embedding), seed=take.seed,
+                      fingerprint=settings.fingerprint(take.words_per_minute))
 
 
 def choose_best(takes: list[ChunkCheck]) -> tuple[int, ChunkCheck]:
     """Index of the best take, and that take carrying the whole attempt log."""
     best = min(range(len(takes)), key=lambda i: takes[i].sort_key())
     log = tuple((i + 1, take.seed, take.wer, take.flags, i == best) for i, take in enumerate(takes))
-    from dataclasses import replace
-
     return best, replace(takes[best], attempts=len(takes), attempt_log=log)

@@ -11,9 +11,13 @@ from urllib.request import url2pathname
 from castline.audio.chunkfile import read_chunk
 from castline.encode import CODECS, measure_file
 from castline.errors import CastlineError
-from castline.qa.chunk_check import ChunkCheck, check_take
+from castline.qa.chunk_check import ChunkCheck, Take, check_takes
 from castline.qa.model import EpisodeQA
 from castline.qa.settings import QASettings
+from castline.qa.signal_checks import WORDS_PER_MINUTE_BAND
+
+RECHECK_BLOCK = 16
+"""Chunks read and heard at a time: memory stays bounded however long the episode."""
 
 
 def recheck_episode(output: str | Path, settings: QASettings) -> tuple[EpisodeQA, Path]:
@@ -47,11 +51,23 @@ def recheck_episode(output: str | Path, settings: QASettings) -> tuple[EpisodeQA
 
     checks: list[ChunkCheck | None] = []
     chunk_lufs: list[float | None] = []
-    for chunk, job in zip(manifest["chunks"], jobs):
-        audio, rate = read_chunk(_local(chunk["uri"]))
-        chunk_lufs.append(measure_loudness(audio, rate).integrated_lufs)
-        checks.append(check_take(audio, rate, job.text, engine=job.engine, language=facts.language,
-                                 settings=settings, seed=job.seed))
+    bands = {voice["id"]: tuple(voice["words_per_minute"]) for voice in manifest.get("voices", ())
+             if voice.get("words_per_minute")}
+    for start in range(0, len(jobs), RECHECK_BLOCK):
+        # A block of chunks in memory at a time, heard together (packed Whisper windows).
+        takes, rates = [], []
+        for chunk, job in zip(manifest["chunks"][start:start + RECHECK_BLOCK], jobs[start:start + RECHECK_BLOCK]):
+            audio, rate = read_chunk(_local(chunk["uri"]))
+            chunk_lufs.append(measure_loudness(audio, rate).integrated_lufs)
+            takes.append(Take(audio, job.text, job.engine, job.seed, bands.get(job.voice_id, WORDS_PER_MINUTE_BAND)))
+            rates.append(rate)
+        block: list[ChunkCheck | None] = [None] * len(takes)
+        for rate in sorted(set(rates)):
+            members = [i for i, r in enumerate(rates) if r == rate]
+            for i, check in zip(members, check_takes([takes[i] for i in members], rate, language=facts.language,
+                                                     settings=settings)):
+                block[i] = check
+        checks.extend(block)
     folder = _release_folder(manifest_path, manifest)
     files = [_measured(item) for item in manifest["files"]]
     wav = next((item for item in manifest["files"] if item["format"] == "wav"), None)

@@ -47,7 +47,10 @@ class QASettings:
         base = DEFAULT_WER_THRESHOLDS.get(engine, FALLBACK_WER_THRESHOLD)
         return base if language.lower().startswith("en") else base * NON_ENGLISH_FACTOR
 
-    def fingerprint(self) -> str:
-        """What a stored chunk's QA result depends on (a change re-checks cached chunks)."""
-        return content_hash({"v": 1, "wer": self.wer_threshold, "asr": self.asr_model,
-                             "attempts": self.max_attempts})
+    def fingerprint(self, words_per_minute: tuple[float, float] | None = None) -> str:
+        """What a stored chunk's QA result depends on (a change re-checks cached chunks): these
+        settings, how chunks are heard (v2: packed several to a Whisper window) and the voice's
+        words-per-minute band (None: the default band)."""
+        return content_hash({"v": 2, "wer": self.wer_threshold, "asr": self.asr_model,
+                             "attempts": self.max_attempts,
+                             "wpm": None if words_per_minute is None else [float(v) for v in words_per_minute]})

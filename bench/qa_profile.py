@@ -1,0 +1,100 @@
+"""Where chunk QA's time goes: cProfile of ``check_takes`` on bench/qa.py's episode, one thread.
+
+Synthesises the same ~10-minute excerpt (bench/render.py's cast, the flow's seeds), then hears and
+checks its chunks in the batches the render flow would give 2 workers, under cProfile, and prints
+CPU seconds per part: Whisper (encoder, decoder, word alignment, features), the per-chunk signal
+checks, the speaker embedding, WER. ``--alone`` also times the old way (one Whisper call per chunk).
+
+    .venv/bin/python bench/qa_profile.py [--words 1500] [--workers 2] [--alone]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from render import CAST, REPO, excerpt  # noqa: E402
+
+PARTS = {  # part → (file suffix, function name); a C function is named "<built-in method …name>"
+    "Whisper encoder": ("~", "ctranslate2._ext.encode>"),
+    "Whisper decoder (greedy)": ("~", "ctranslate2._ext.generate>"),
+    "Whisper word alignment": ("~", "ctranslate2._ext.align>"),
+    "Whisper log-mel features": ("feature_extractor.py", "__call__"),
+    "signal checks (all)": ("signal_checks.py", "chunk_checks"),
+    "  of which music/noise (held notes, tonal persistence)": ("signal_checks.py", "non_speech_energy_check"),
+    "speaker embedding": ("speaker.py", "speaker_embedding"),
+    "  of which YIN pitch": ("speaker.py", "pitch_track"),
+    "WER (normalise + jiwer)": ("wer.py", "score"),
+    "packing, in all (Whisper included)": ("packing.py", "hear_clips"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--words", type=int, default=1500)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--alone", action="store_true", help="also time one Whisper call per chunk")
+    args = parser.parse_args()
+
+    from castline import PROJECT_SAMPLE_RATE
+    from castline.audio.resample import resample
+    from castline.engines.registry import engine_class
+    from castline.options import RenderOptions, parse_cast
+    from castline.qa.asr import get_transcriber
+    from castline.qa.chunk_check import Take, check_takes
+    from castline.render_plan import prepare_render
+    from castline.synthesis import batch_jobs, rate_band
+
+    with tempfile.TemporaryDirectory(prefix="castline-bench-qa-profile-") as folder:
+        script = excerpt(args.words, Path(folder) / "episode.txt")
+        plan = prepare_render(RenderOptions(script=str(script), cast=parse_cast(CAST), voices_dir=str(REPO / "voices")))
+    engines, takes = {}, {}
+    for job in plan.jobs:
+        engine = engines.get(job.engine) or engines.setdefault(job.engine, engine_class(job.engine)())
+        [audio] = engine.synthesize([job.text], plan.voice(job.voice_id), [job.seed])
+        takes[job.index] = Take(resample(audio, engine.capabilities.sample_rate, PROJECT_SAMPLE_RATE), job.text,
+                                job.engine, job.seed, rate_band(plan, job.voice_id))
+    batches = batch_jobs(plan.jobs, args.workers)
+    audio_s = sum(take.audio.size for take in takes.values()) / PROJECT_SAMPLE_RATE
+    settings = plan.options.qa
+    transcriber = get_transcriber(settings.asr_model)
+    transcriber.transcribe(takes[0].audio[:PROJECT_SAMPLE_RATE], PROJECT_SAMPLE_RATE)  # load + warm up
+
+    profile = cProfile.Profile()
+    started, cpu = time.perf_counter(), time.process_time()
+    profile.enable()
+    checks = [check for batch in batches
+              for check in check_takes([takes[job.index] for job in batch], PROJECT_SAMPLE_RATE,
+                                       language=plan.episode.meta.language, settings=settings)]
+    profile.disable()
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    stats = pstats.Stats(profile).stats
+    print(f"{len(takes)} chunks, {audio_s / 60:.1f} min of audio, {len(batches)} batches (the flow's for "
+          f"{args.workers} workers); check_takes: {wall:.1f} s wall, {cpu:.1f} s CPU, "
+          f"{sum(c.passed for c in checks)} of {len(checks)} passed\n")
+    print("| part | seconds | share |")
+    print("|---|---|---|")
+    for part, (suffix, wanted) in PARTS.items():
+        seconds = sum(cumulative for (file, _, name), (_, _, _, cumulative, _) in stats.items()
+                      if file.endswith(suffix) and name.endswith(wanted))
+        print(f"| {part} | {seconds:.2f} | {seconds / wall:.0%} |")
+    jobs = [job for batch in batches for job in batch]
+    for job, check in zip(jobs, checks):
+        if not check.passed:
+            print(f"  failed: chunk {job.index} ({job.voice_id}): {', '.join(check.flags)}, WER {check.wer:.2f}, "
+                  f"heard {check.transcript[:80]!r}")
+    if args.alone:
+        started = time.perf_counter()
+        for take in takes.values():
+            transcriber.transcribe(take.audio, PROJECT_SAMPLE_RATE, language="en")
+        print(f"\nthe old way, one Whisper call per chunk (transcription only): {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -121,3 +121,13 @@ def s3_env(s3_server, monkeypatch):
     """The rclone server, with boto3's environment pointing at it for this test."""
     point_boto3_at(s3_server, monkeypatch)
     return s3_server
+
+
+@pytest.fixture(scope="session")
+def transcriber():
+    """One Whisper base model for every test that hears audio (loading it takes seconds)."""
+    from castline.qa.asr import Transcriber
+
+    transcriber = Transcriber()
+    yield transcriber
+    transcriber.close()

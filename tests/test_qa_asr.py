@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from castline.qa import whisper_model
-from castline.qa.asr import Transcriber, Transcript, get_transcriber, loaded_transcribers, release_transcribers
+from castline.qa.asr import Transcript, get_transcriber, loaded_transcribers, release_transcribers
 from castline.qa.wer import score
 from castline.qa.whisper_model import MODEL_BYTES, MODEL_SHA256, AsrError, default_whisper_model_dir
 
@@ -28,12 +28,6 @@ HEART_TEXT = "The committee met on Tuesday to discuss the new library budget and
 # sometimes loses its first word ("The" heard as "but": WER 0.06–0.18).
 JOE_TEXT = "Doctor Smith paid twelve thousand dollars on the third of March."
 
-
-@pytest.fixture(scope="module")
-def transcriber():
-    transcriber = Transcriber()
-    yield transcriber
-    transcriber.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from castline import PROJECT_SAMPLE_RATE
-from castline.qa.asr import Transcriber, Word
+from castline.qa.asr import Word
 from castline.qa.packing import (EDGE_MARGIN_S, PACK_GAP_S, PACK_WINDOW_S, assign_words, hear_clips, plan_packs,
                                  speech_bounds)
 from castline.qa.settings import QASettings
@@ -83,12 +83,6 @@ def test_speech_bounds_drop_silent_edges_but_keep_a_margin(rate):
     assert speech_bounds(room_tone, rate) == (0, rate)  # nothing above the floor: heard whole
     assert speech_bounds(np.zeros(0, np.float32), rate) == (0, 0)
 
-
-@pytest.fixture(scope="module")
-def transcriber():
-    transcriber = Transcriber()
-    yield transcriber
-    transcriber.close()
 
 
 @pytest.fixture(scope="module")

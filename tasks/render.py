@@ -11,7 +11,7 @@ from prefect.cache_policies import NONE
 
 from castline.compliance import noise_floor_problem
 from castline.encode import EncodedFile, deliver
-from castline.errors import DeliveryError
+from castline.errors import CastlineError, DeliveryError
 from castline.manifest import RenderStats
 from castline.master import MasterResult, master
 from castline.options import RenderOptions
@@ -28,6 +28,19 @@ from castline.window_synthesis import synthesise_windows
 
 # Caching is by content hash in the store (castline.synthesis), which survives machines and
 # Prefect databases; Prefect's own result cache would duplicate it, so it is off (NONE).
+
+
+def retry_unless_user_error(task, task_run, state) -> bool:
+    """Task retries are for faults that may pass (a crashed engine, a dropped connection that
+    botocore's own 8 attempts did not outlast is *not* one of them: it arrives as a StorageError).
+    A ``CastlineError`` (bad credentials, missing bucket, bad input) fails at once."""
+    try:
+        state.result()
+    except CastlineError:
+        return False
+    except Exception:  # noqa: BLE001 - anything else may pass: retry
+        return True
+    return True
 
 
 @task(name="plan-render", cache_policy=NONE)
@@ -52,12 +65,14 @@ def check_published(plan: RenderPlan, key: str) -> str | None:
     return current_manifest_uri(open_store(plan.options.out), plan, key)
 
 
-@task(name="synthesise-chunks", cache_policy=NONE, retries=1, retry_delay_seconds=2)
+@task(name="synthesise-chunks", cache_policy=NONE, retries=1, retry_delay_seconds=2,
+      retry_condition_fn=retry_unless_user_error)
 def synthesise_chunks(jobs: Sequence[ChunkJob], plan: RenderPlan) -> list[ChunkRecord]:
     return synthesise_batch(jobs, plan, open_store(plan.options.out))
 
 
-@task(name="synthesise-windows", cache_policy=NONE, retries=1, retry_delay_seconds=2)
+@task(name="synthesise-windows", cache_policy=NONE, retries=1, retry_delay_seconds=2,
+      retry_condition_fn=retry_unless_user_error)
 def synthesise_window_batch(windows: Sequence[WindowJob], plan: RenderPlan) -> list[ChunkRecord]:
     return synthesise_windows(windows, plan, open_store(plan.options.out))
 
@@ -109,7 +124,8 @@ def check_episode(plan: RenderPlan, records: Sequence[ChunkRecord], stitched: St
     return qa, [files.qa_json, files.report_html, files.loudness_png, files.waveform_png]
 
 
-@task(name="publish", cache_policy=NONE, retries=2, retry_delay_seconds=2)
+@task(name="publish", cache_policy=NONE, retries=2, retry_delay_seconds=2,
+      retry_condition_fn=retry_unless_user_error)
 def publish(plan: RenderPlan, records: Sequence[ChunkRecord], stitched: StitchResult, mastered: MasterResult,
             encoded: Sequence[EncodedFile], stats: RenderStats, script_sha256: str,
             qa: EpisodeQA | None = None, qa_files: Sequence[Path] = ()) -> Published:

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import threading
 from pathlib import Path
+from typing import Any
 
 from castline.engines.base import Availability
 from castline.voices import VoiceProfile
+
+
+_IMPORT_LOCK = threading.Lock()
+
+
+def from_transformers(*names: str) -> tuple[Any, ...]:
+    """``names`` from transformers, imported under one process-wide lock.
+
+    Workers load engines in parallel threads; two threads importing transformers' lazy modules
+    at the same moment can see a half-initialised module ("cannot import name 'AutoConfig'",
+    seen once in CI). Serialising the first import costs nothing after it."""
+    with _IMPORT_LOCK:
+        transformers = importlib.import_module("transformers")
+        return tuple(getattr(transformers, name) for name in names)
 
 
 def transformers_model_availability(model_folder: str, marker_file: str, label: str) -> Availability:

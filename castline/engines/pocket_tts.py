@@ -28,7 +28,7 @@ import numpy as np
 
 from castline.engines.base import Availability, Engine, EngineCapabilities, EngineOptions
 from castline.engines.textprep import plain_punctuation
-from castline.engines.cloning import reference_voice_availability, transformers_model_availability
+from castline.engines.cloning import from_transformers, reference_voice_availability, transformers_model_availability
 from castline.errors import EngineError
 from castline.voices import VoiceProfile
 
@@ -141,7 +141,8 @@ class PocketTTSEngine(Engine):
         if self._loaded is not None:
             return self._loaded
         import torch
-        from transformers import AutoConfig, PocketTTSForConditionalGeneration
+        AutoConfig, PocketTTSForConditionalGeneration = from_transformers(
+            "AutoConfig", "PocketTTSForConditionalGeneration")
 
         model_name = self.options.model
         folder = _model_folder(model_name)
@@ -288,8 +289,8 @@ def _load_processor(source: str, folder: Path | None):
     A saved processor records its codec by absolute path, so a checkpoint copied elsewhere with
     its codec folder would otherwise fail to load.
     """
-    from transformers import (AutoTokenizer, PocketTTSAudioTokenizerModel, PocketTTSFeatureExtractor,
-                              PocketTTSProcessor)
+    AutoTokenizer, PocketTTSAudioTokenizerModel, PocketTTSFeatureExtractor, PocketTTSProcessor = from_transformers(
+        "AutoTokenizer", "PocketTTSAudioTokenizerModel", "PocketTTSFeatureExtractor", "PocketTTSProcessor")
 
     moved_codec = _relocated_codec(folder) if folder is not None else None
     if moved_codec is None:

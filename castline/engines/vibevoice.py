@@ -32,7 +32,7 @@ import numpy as np
 
 from castline.engines.base import (Availability, EngineCapabilities, EngineOptions, Window, WindowError,
                                    WindowLine, WindowedEngine)
-from castline.engines.cloning import reference_voice_availability, transformers_model_availability
+from castline.engines.cloning import from_transformers, reference_voice_availability, transformers_model_availability
 from castline.errors import EngineError
 from castline.voices import VoiceProfile
 
@@ -185,7 +185,7 @@ class VibeVoiceEngine(WindowedEngine):
 
     def _render_batch(self, loaded: "_Loaded", batch: list[tuple[int, Window]], budgets: list[int]) -> list[np.ndarray]:
         import torch
-        from transformers import LogitsProcessorList, StoppingCriteriaList
+        LogitsProcessorList, StoppingCriteriaList = from_transformers("LogitsProcessorList", "StoppingCriteriaList")
 
         prompts = [self._window_prompt(loaded, index, window) for index, window in batch]
         encoded = loaded.processor.tokenizer([prompt.text for prompt in prompts], padding=True, return_tensors="pt")
@@ -546,8 +546,9 @@ def _load(options: EngineOptions) -> _Loaded:
         raise EngineError(f"vibevoice model '{options.model}' has no config.json (not a transformers checkpoint)")
     device, dtype = _device_and_dtype(options.device, options.dtype)
     try:
-        from transformers import VibeVoiceForConditionalGeneration, VibeVoiceProcessor
-    except ImportError as error:
+        VibeVoiceForConditionalGeneration, VibeVoiceProcessor = from_transformers(
+            "VibeVoiceForConditionalGeneration", "VibeVoiceProcessor")
+    except (ImportError, AttributeError) as error:
         raise EngineError(f"transformers {_version('transformers')} has no VibeVoice (needs ≥ 5.23)") from error
     from transformers.utils import logging as transformers_logging
 

@@ -90,20 +90,24 @@ class _VerifiedWriter:
         self.reused = 0
 
     def put_file(self, path: str | Path, key: str) -> ObjectInfo:
-        return self._put(sha256_file(path), Path(path).stat().st_size, key, lambda: self.store.put_file(path, key))
+        return self._put(key, lambda: sha256_file(path), Path(path).stat().st_size,
+                         lambda: self.store.put_file(path, key))
 
     def put_bytes(self, data: bytes, key: str) -> ObjectInfo:
-        return self._put(hashlib.sha256(data).hexdigest(), len(data), key, lambda: self.store.put_bytes(data, key))
+        return self._put(key, lambda: hashlib.sha256(data).hexdigest(), len(data),
+                         lambda: self.store.put_bytes(data, key))
 
-    def _put(self, sha256: str, size: int, key: str, upload) -> ObjectInfo:
+    def _put(self, key: str, local_sha256, size: int, upload) -> ObjectInfo:
         existing = self._stored(key)
-        if existing is not None and existing.sha256 == sha256 and existing.bytes == size:
+        # The local file is hashed only to compare with an object already there (a resumed
+        # publish); a fresh upload hashes what it sends, once, and that is what is checked.
+        if existing is not None and existing.bytes == size and existing.sha256 == local_sha256():
             self.reused += 1
         else:
-            upload()
+            sent = upload()
             self.uploaded += 1
             existing = self._stored(key)
-            if existing is None or existing.sha256 != sha256 or existing.bytes != size:
+            if existing is None or existing.sha256 != sent.sha256 or existing.bytes != size:
                 raise StorageError(f"{self.store.uri_for(key)} did not store intact "
                                    "(SHA-256 or size differs after upload)")
         emit("publish", advance=1)

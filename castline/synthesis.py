@@ -57,13 +57,17 @@ def meta_key(key: str) -> str:
     return f"{CACHE_PREFIX}/{key[:2]}/{key}.json"
 
 
-def batch_jobs(jobs: Sequence[ChunkJob], workers: int, max_batch: int = 12) -> list[tuple[ChunkJob, ...]]:
-    """Consecutive jobs in batches: enough batches to keep ``workers`` busy, few enough that
-    per-task overhead stays small. Jobs that belong to a window are left to window synthesis."""
+def batch_jobs(jobs: Sequence[ChunkJob], workers: int, max_batch: int | None = 12,
+               batches_per_worker: int = 3) -> list[tuple[ChunkJob, ...]]:
+    """Consecutive jobs in batches: about ``batches_per_worker`` per worker keeps them all busy,
+    and ``max_batch`` (None: no cap) bounds how much one batch holds; few batches keep per-task
+    overhead small. Jobs that belong to a window are left to window synthesis."""
     jobs = [job for job in jobs if job.window is None]
     if not jobs:
         return []
-    size = max(1, min(max_batch, math.ceil(len(jobs) / (workers * 3))))
+    size = max(1, math.ceil(len(jobs) / (workers * batches_per_worker)))
+    if max_batch is not None:
+        size = min(size, max_batch)
     return [tuple(jobs[start:start + size]) for start in range(0, len(jobs), size)]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import datetime as dt
 import shutil
 import tempfile
@@ -144,9 +143,7 @@ def synthesise_on_dask(plan: RenderPlan, address: str | None) -> list[ChunkRecor
     runner = (DaskTaskRunner(address=address) if address else
               DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                              "dashboard_address": ":0"}))
-    jobs = [job for job in plan.jobs if job.window is None]
-    size = max(1, math.ceil(len(jobs) / (workers * DASK_TASKS_PER_WORKER)))
-    batches = [tuple(jobs[start:start + size]) for start in range(0, len(jobs), size)]
+    batches = batch_jobs(plan.jobs, workers, max_batch=None, batches_per_worker=DASK_TASKS_PER_WORKER)
     window_batches = batch_windows(plan.windows, workers)
     with _api_shared_with_dask_workers():
         return synthesise_cluster.with_options(task_runner=runner)(plan, batches, window_batches)

@@ -142,3 +142,17 @@ def test_a_spanish_line_packed_among_english_ones_fails_alone_without_harming_th
     heard = hear_clips([audio for _, audio in swapped], RATE, transcriber, language="en")
     assert [score(text, transcript.text).wer > threshold for (text, _), transcript in zip(swapped, heard)] == \
         [True, False, False]
+
+
+def test_a_short_window_is_heard_with_repeats_that_are_then_dropped():
+    from castline.qa.packing import MIN_WINDOW_SPEECH_S, _with_echoes
+
+    short = np.full(8_000, 0.1, np.float32)  # 0.5 s at 16 kHz
+    audio, echo_start = _with_echoes(short, 0.8)
+    assert echo_start == 8_000 + 12_800  # the repeats start after the first gap
+    assert audio.size >= MIN_WINDOW_SPEECH_S * 16_000
+    np.testing.assert_array_equal(audio[:8_000], short)
+    np.testing.assert_array_equal(audio[echo_start:echo_start + 8_000], short)
+    long = np.full(40_000, 0.1, np.float32)
+    same, start = _with_echoes(long, 0.8)
+    assert same is long and start == long.size

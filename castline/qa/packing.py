@@ -31,6 +31,12 @@ EDGE_FLOOR_DBFS = -60.0
 of near-silence at each end)…"""
 EDGE_MARGIN_S = 0.1
 """…except the 100 ms next to the speech. A clip with no frame above the floor is packed whole."""
+MIN_WINDOW_SPEECH_S = 2.0
+"""A window holding less than this is heard with its content repeated after it (gap between),
+up to this length; the repeats' words are dropped. Whisper base hears a lone 0.65 s piper
+"Goodbye." as "Bye bye." however much silence surrounds it (0.2–2 s tried), but "Goodbye." when
+the window also holds any other speech, the same clip again included: a retry round with one
+short chunk left failed all its takes that way (a flaky flow test)."""
 
 
 @dataclass(frozen=True)
@@ -141,12 +147,17 @@ def hear_clips(clips: Sequence[np.ndarray], sample_rate: int, transcriber: Trans
     for place in plan.placements:
         start, end = bounds[place.clip]
         windows[place.window][place.start:place.start + place.length] = at_whisper_rate[place.clip][start:end]
-    heard = transcriber.transcribe_batch(windows, WHISPER_SAMPLE_RATE, language) if windows else []
+    echoes = [_with_echoes(window, gap_s) for window in windows]
+    heard = transcriber.transcribe_batch([audio for audio, _ in echoes], WHISPER_SAMPLE_RATE, language) \
+        if windows else []
     transcripts: list[Transcript | None] = [None] * len(clips)
     for number, window in enumerate(heard):
         members = [place for place in plan.placements if place.window == number]
         spans = [(place.start / WHISPER_SAMPLE_RATE, (place.start + place.length) / WHISPER_SAMPLE_RATE)
                  for place in members]
+        echo_start, echo_end = echoes[number][1], echoes[number][0].size
+        if echo_end > echo_start:  # the repeats' words are collected here and dropped
+            spans.append((echo_start / WHISPER_SAMPLE_RATE, echo_end / WHISPER_SAMPLE_RATE))
         for place, words in zip(members, assign_words(window.words, spans)):
             shift = (bounds[place.clip][0] - place.start) / WHISPER_SAMPLE_RATE
             duration_s = clips[place.clip].size / sample_rate
@@ -164,6 +175,20 @@ def hear_clips(clips: Sequence[np.ndarray], sample_rate: int, transcriber: Trans
             Transcript(text="", language=language or "", words=(), no_speech_prob=None, avg_logprob=None,
                        duration_s=clips[i].size / sample_rate)
             for i, transcript in enumerate(transcripts)]
+
+
+def _with_echoes(window: np.ndarray, gap_s: float) -> tuple[np.ndarray, int]:
+    """``window`` followed by gap-separated repeats of itself up to ``MIN_WINDOW_SPEECH_S``, and
+    where the repeats start (samples; ``window.size`` when none were needed)."""
+    wanted = int(round(MIN_WINDOW_SPEECH_S * WHISPER_SAMPLE_RATE))
+    if window.size == 0 or window.size >= wanted:
+        return window, window.size
+    gap = np.zeros(int(round(gap_s * WHISPER_SAMPLE_RATE)), np.float32)
+    parts, length = [window], window.size
+    while length < wanted:
+        parts += [gap, window]
+        length += gap.size + window.size
+    return np.concatenate(parts), window.size + gap.size
 
 
 def _mono(audio: np.ndarray) -> np.ndarray:

@@ -15,9 +15,12 @@ import warnings
 from pathlib import Path
 
 from castline.errors import CastlineError
+from castline.qa.listening import DEFAULT_QUICK_SPEED as DEFAULT_LISTEN_SPEED
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
+LISTEN_HELP = ("how many times faster QA's quick first listen hears each take (1.0–2.0, default 1.5); a take "
+               "whose transcript fails it is heard again at natural speed; 1.0: natural speed only")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="strict: exit non-zero when a chunk fails (default: warn)")
     qa.add_argument("--asr-model", help="faster-whisper model path or name (default: Whisper base from pip)")
     qa.add_argument("--wer-threshold", type=float, help="max word error rate per chunk (default: per engine)")
+    qa.add_argument("--qa-listen-speed", type=float, default=DEFAULT_LISTEN_SPEED, metavar="X", help=LISTEN_HELP)
     qa.set_defaults(handler=_qa)
 
     __import__("castline.cli_dub", fromlist=["add_dub_command"]).add_dub_command(commands)
@@ -124,6 +128,7 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--qa-attempts", type=int, default=3, help="takes per chunk, first included (default 3)")
     parser.add_argument("--asr-model", help="faster-whisper model path or name (default: Whisper base from pip)")
     parser.add_argument("--wer-threshold", type=float, help="max word error rate per chunk (default: per engine)")
+    parser.add_argument("--qa-listen-speed", type=float, default=DEFAULT_LISTEN_SPEED, metavar="X", help=LISTEN_HELP)
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     parser.add_argument("--verbose", action="store_true", help="also show Prefect's own log lines")
     parser.add_argument("--s3-endpoint", metavar="URL",
@@ -158,7 +163,7 @@ def render_options(args: argparse.Namespace):
                                                        guidance_scale=args.guidance_scale),
                           window_words=args.window_words, exact_timings=args.exact_timings,
                           qa=QASettings(policy=args.qa, max_attempts=args.qa_attempts, asr_model=args.asr_model,
-                                        wer_threshold=args.wer_threshold),
+                                        wer_threshold=args.wer_threshold, listen_speed=args.qa_listen_speed),
                           runner=args.runner, dask_address=args.dask_address)
     if args.workers is not None:
         options_kwargs["workers"] = args.workers
@@ -329,7 +334,8 @@ def _qa(args: argparse.Namespace) -> int:
     from castline.qa.settings import QASettings
 
     qa, report = recheck_episode(args.output, QASettings(policy=args.policy, asr_model=args.asr_model,
-                                                          wer_threshold=args.wer_threshold))
+                                                          wer_threshold=args.wer_threshold,
+                                                          listen_speed=args.qa_listen_speed))
     print(f"QA {qa.verdict}: {qa.passed_count} of {len(qa.chunks)} chunks passed"
           + (f"; episode flags: {', '.join(qa.episode_flags)}" if qa.episode_flags else ""))
     for chunk in qa.chunks:

@@ -61,14 +61,40 @@ def batch_jobs(jobs: Sequence[ChunkJob], workers: int, max_batch: int | None = 1
                batches_per_worker: int = 3) -> list[tuple[ChunkJob, ...]]:
     """Consecutive jobs in batches: about ``batches_per_worker`` per worker keeps them all busy,
     and ``max_batch`` (None: no cap) bounds how much one batch holds; few batches keep per-task
-    overhead small. Jobs that belong to a window are left to window synthesis."""
+    overhead small. Batches hold about equal amounts of text (characters, which track speech
+    time), so the workers finish together: equal job counts left the last batch a third the size
+    of the others and one worker idle for its length. Jobs that belong to a window are left to
+    window synthesis."""
     jobs = [job for job in jobs if job.window is None]
     if not jobs:
         return []
     size = max(1, math.ceil(len(jobs) / (workers * batches_per_worker)))
     if max_batch is not None:
         size = min(size, max_batch)
-    return [tuple(jobs[start:start + size]) for start in range(0, len(jobs), size)]
+    count = math.ceil(len(jobs) / size)
+    batches = _split_evenly(jobs, count, [max(1, len(job.text)) for job in jobs])
+    if max_batch is not None and any(len(batch) > max_batch for batch in batches):
+        batches = _split_evenly(jobs, count, [1] * len(jobs))
+    return batches
+
+
+def _split_evenly(jobs: Sequence[ChunkJob], count: int, weights: Sequence[int]) -> list[tuple[ChunkJob, ...]]:
+    """``jobs`` cut into ``count`` consecutive non-empty runs of about equal total weight."""
+    total = sum(weights)
+    batches: list[tuple[ChunkJob, ...]] = []
+    start, cumulative = 0, 0
+    for number in range(1, count):
+        target = total * number / count
+        end = start + 1
+        cumulative += weights[start]
+        # leave at least one job for each batch still to come
+        while end < len(jobs) - (count - number) and cumulative + weights[end] / 2 <= target:
+            cumulative += weights[end]
+            end += 1
+        batches.append(tuple(jobs[start:end]))
+        start = end
+    batches.append(tuple(jobs[start:]))
+    return batches
 
 
 def synthesise_batch(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -> list[ChunkRecord]:

@@ -13,6 +13,7 @@ import pytest
 
 from castline import PROJECT_SAMPLE_RATE
 from castline.qa.asr import Word
+from castline.qa.listening import CAREFUL, quick_listening
 from castline.qa.packing import (EDGE_MARGIN_S, PACK_GAP_S, PACK_WINDOW_S, assign_words, hear_clips, plan_packs,
                                  speech_bounds)
 from castline.qa.settings import QASettings
@@ -97,19 +98,20 @@ def _counting(transcriber, monkeypatch):
     calls = []
     original = transcriber.transcribe_batch
 
-    def counted(clips, sample_rate, language="en"):
+    def counted(clips, sample_rate, language="en", **options):
         calls.append(len(clips))
-        return original(clips, sample_rate, language)
+        return original(clips, sample_rate, language, **options)
 
     monkeypatch.setattr(transcriber, "transcribe_batch", counted)
     return calls
 
 
 @needs_whisper
-def test_packed_chunks_are_heard_in_one_window_each_with_its_own_words(transcriber, lines, monkeypatch):
+@pytest.mark.parametrize("listening", [CAREFUL, quick_listening()], ids=["careful", "quick"])
+def test_packed_chunks_are_heard_in_one_window_each_with_its_own_words(transcriber, lines, monkeypatch, listening):
     good = [lines[0], lines[4], lines[1], lines[2]]  # two voices, alternating
     calls = _counting(transcriber, monkeypatch)
-    heard = hear_clips([audio for _, audio in good], RATE, transcriber, language="en")
+    heard = hear_clips([audio for _, audio in good], RATE, transcriber, language="en", listening=listening)
     assert calls == [1]  # ~14 s of speech: all four in one window, one call
     for (text, audio), transcript in zip(good, heard):
         assert score(text, transcript.text).wer <= 0.15, (text, transcript.text)
@@ -142,6 +144,29 @@ def test_a_spanish_line_packed_among_english_ones_fails_alone_without_harming_th
     heard = hear_clips([audio for _, audio in swapped], RATE, transcriber, language="en")
     assert [score(text, transcript.text).wer > threshold for (text, _), transcript in zip(swapped, heard)] == \
         [True, False, False]
+
+
+@needs_whisper
+def test_a_quick_listen_places_words_where_a_careful_one_does(transcriber, lines):
+    """Word times from 1.5x listening are scaled back to the recording: each word's midpoint lies
+    within 0.25 s of the same word's heard at natural speed."""
+    packed = [lines[0], lines[1], lines[4]]
+    careful = hear_clips([audio for _, audio in packed], RATE, transcriber, language="en", listening=CAREFUL)
+    quick = hear_clips([audio for _, audio in packed], RATE, transcriber, language="en",
+                       listening=quick_listening(1.5))
+    matched = 0
+    for slow, fast in zip(careful, quick):
+        assert slow.duration_s == fast.duration_s
+
+        def once(words):  # words heard once in the chunk: their midpoints (s)
+            keys = [w.text.strip(" ,.").lower() for w in words]
+            return {k: (w.start_s + w.end_s) / 2 for k, w in zip(keys, words) if keys.count(k) == 1}
+
+        slow_times, fast_times = once(slow.words), once(fast.words)
+        for key in slow_times.keys() & fast_times.keys():
+            assert abs(fast_times[key] - slow_times[key]) <= 0.25, (key, fast_times[key], slow_times[key])
+            matched += 1
+    assert matched >= 20
 
 
 def test_a_short_window_is_heard_with_repeats_that_are_then_dropped():

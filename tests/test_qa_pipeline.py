@@ -14,6 +14,7 @@ import soundfile
 from castline.engines import registry
 from castline.options import RenderOptions
 from castline.qa.asr import Transcriber
+from castline.qa.listening import CAREFUL
 from castline.qa.settings import QASettings
 from castline.render_plan import prepare_render
 from castline.storage import open_store
@@ -52,14 +53,14 @@ def test_wrong_or_silent_first_takes_are_flagged_and_retried(tmp_path, monkeypat
     assert [r.rendered for r in again] == [False, False] and again[0].check.attempts == 2
 
 
-def _count_whisper_windows(monkeypatch) -> list[int]:
-    """Whisper windows per packed hearing call, as the test goes."""
+def _count_whisper_windows(monkeypatch) -> list[tuple[int, float]]:
+    """(Whisper windows, listening speed) per packed hearing call, as the test goes."""
     windows = []
     original = Transcriber.transcribe_batch
 
-    def counted(self, clips, sample_rate, language="en"):
-        windows.append(len(clips))
-        return original(self, clips, sample_rate, language)
+    def counted(self, clips, sample_rate, language="en", *, listening=CAREFUL):
+        windows.append((len(clips), listening.speed))
+        return original(self, clips, sample_rate, language, listening=listening)
 
     monkeypatch.setattr(Transcriber, "transcribe_batch", counted)
     return windows
@@ -82,8 +83,10 @@ def test_only_the_wrong_take_is_retried_and_every_round_is_heard_in_one_window(t
     assert all(record.check.passed for record in records)
     first, second = records[1].check.attempt_log
     assert "wer-high" in first[3] and not first[4] and second[4]
-    # four first takes (~13 s) in one Whisper window, then the one retake alone
-    assert windows == [1, 1]
+    # four first takes (~13 s) in one quick window; the take that failed it heard again alone,
+    # carefully (and failing again); then its retake in one quick window, passing it
+    assert windows == [(1, 1.5), (1, 1.0), (1, 1.5)]
+    assert [dict(record.check.metrics)["asr_careful_relisten"] for record in records] == [0.0, 0.0, 0.0, 0.0]
 
 
 def test_windowed_lines_are_heard_together_and_failing_windows_retried_in_one_call(tmp_path, monkeypatch,
@@ -110,7 +113,8 @@ def test_windowed_lines_are_heard_together_and_failing_windows_retried_in_one_ca
     records = synthesise_windows(plan.windows, plan, open_store(tmp_path / "out"))
     # Tones are not speech: every line fails, so both windows are rendered again, in one call,
     # and each round's lines (both windows') are heard in one packed call.
-    assert ToneWindows.calls == [2, 2] and windows == [1, 1]
+    # The quick listen fails them all, so each round is heard again carefully, in one packed call too.
+    assert ToneWindows.calls == [2, 2] and windows == [(1, 1.5), (1, 1.0), (1, 1.5), (1, 1.0)]
     assert len(records) == 4
     for record in records:
         assert not record.check.passed and "wer-high" in record.check.flags

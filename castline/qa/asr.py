@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from castline.audio.resample import resample
+from castline.qa.listening import CAREFUL, Listening
 from castline.qa.whisper_model import AsrError, default_whisper_model_dir
 
 WHISPER_SAMPLE_RATE = 16_000
@@ -21,10 +22,11 @@ never better and once worse (a doubled "the") on 12 short hibari/piper lines."""
 WINDOW_S = 30.0
 """Whisper hears 30 s windows: every call encodes a whole one, however short the clip."""
 BATCH_SIZE = 8
-"""Windows encoded and decoded together by ``transcribe_batch``. Greedy decoding of 2, 4 and 8
-windows at once took 0.42, 0.41 and 0.37 s per window against 0.76 s one at a time (Whisper base
-int8, 1 thread, 28 s of hibari); the encoder gains nothing (0.96–1.07 s per window). A window
-holds about 4 MB (features and encoder output)."""
+"""Windows decoded together by ``transcribe_batch`` (each is encoded alone). Greedy decoding of
+2, 4 and 8 windows at once took 0.42, 0.41 and 0.37 s per window against 0.76 s one at a time
+(Whisper base int8, 1 thread, 28 s of hibari); batching the encoder cost more per window (a
+30 s window: 0.72 s alone, 0.76 s in fours, 0.89 s in eights). A window holds about 4 MB
+(features and encoder output)."""
 TIMESTAMP_TOKENS = False
 """Whether ``transcribe_batch`` decodes timestamp tokens. Measured on bench/qa.py's 49 chunks
 packed into 24 windows: without them mean WER 0.025 (worst chunk 0.125); with them 0.050
@@ -177,11 +179,13 @@ class Transcriber:
         return Transcript(text=text, language=info.language, words=words, no_speech_prob=no_speech_prob,
                           avg_logprob=avg_logprob, duration_s=duration_s)
 
-    def transcribe_batch(self, clips: Sequence[np.ndarray], sample_rate: int,
-                         language: str | None = "en") -> list[Transcript]:
-        """Transcribe clips of at most ``WINDOW_S`` each, one Whisper window per clip, ``BATCH_SIZE``
-        windows at a time through the encoder and decoder; one ``Transcript`` per clip, in order,
-        with word timestamps (seconds from the clip's start).
+    def transcribe_batch(self, clips: Sequence[np.ndarray], sample_rate: int, language: str | None = "en", *,
+                         listening: Listening = CAREFUL) -> list[Transcript]:
+        """Transcribe clips of at most ``listening.audio_per_window_s`` each, one Whisper window
+        per clip (``castline.qa.whisper_windows``: encoded one at a time, decoded ``BATCH_SIZE`` at
+        a time); one ``Transcript`` per clip, in order, with word timestamps in seconds from the
+        clip's start. ``listening`` sets the speed and window Whisper hears them at
+        (``castline.qa.listening``; the default is Whisper's own 30 s at natural speed).
 
         Decoding is ``transcribe``'s (greedy or ``beam_size``, temperature 0, nothing carried from
         one window to the next, no VAD) except that no timestamp tokens are decoded
@@ -191,6 +195,8 @@ class Transcriber:
         ``language``: an ISO code, or None to detect one language from the first clip for the
         whole batch (use ``transcribe`` per clip when clips may differ).
         """
+        from castline.qa.whisper_windows import decode_windows
+
         if sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         prepared, durations_s = [], []
@@ -200,9 +206,10 @@ class Transcriber:
                 clip = clip.mean(axis=0, dtype=np.float32)
             if clip.ndim != 1:
                 raise ValueError(f"clip {index} must be mono (samples,) or (channels, samples), got shape {clip.shape}")
-            if clip.size > WINDOW_S * sample_rate:
+            if clip.size > listening.window_s * listening.exact_speed * sample_rate:
                 raise ValueError(f"clip {index} is {clip.size / sample_rate:.2f} s, longer than one "
-                                 f"{WINDOW_S:.0f} s Whisper window: use transcribe()")
+                                 f"{listening.window_s:g} s Whisper window at {listening.exact_speed:g}x: "
+                                 f"use transcribe()")
             prepared.append(resample(clip, sample_rate, WHISPER_SAMPLE_RATE).astype(np.float32, copy=False))
             durations_s.append(clip.size / sample_rate)
         heard = [i for i, clip in enumerate(prepared) if clip.size]
@@ -210,39 +217,15 @@ class Transcriber:
                                   duration_s=duration_s) for duration_s in durations_s]
         if not heard:
             return transcripts
-        starts = np.cumsum([0] + [prepared[i].size for i in heard])
-        audio = np.ascontiguousarray(np.concatenate([prepared[i] for i in heard]))
-        from faster_whisper import BatchedInferencePipeline
-
-        whisper = self._load()
-        pipeline = BatchedInferencePipeline(whisper)
-        segments, info = pipeline.transcribe(
-            audio, language=language, task="transcribe", beam_size=self.beam_size, temperature=0.0,
-            vad_filter=False, word_timestamps=True, without_timestamps=not TIMESTAMP_TOKENS,
-            batch_size=min(BATCH_SIZE, len(heard)),
-            clip_timestamps=[{"start": float(start) / WHISPER_SAMPLE_RATE, "end": float(end) / WHISPER_SAMPLE_RATE}
-                             for start, end in zip(starts[:-1], starts[1:])])
-        by_clip: dict[int, list] = {}
-        for segment in segments:
-            # Each segment lies inside the clip it was decoded from.
-            middle = (segment.start + segment.end) / 2 * WHISPER_SAMPLE_RATE
-            position = min(int(np.searchsorted(starts[1:], middle, side="right")), len(heard) - 1)
-            by_clip.setdefault(position, []).append(segment)
-        for position, index in enumerate(heard):
-            kept = [segment for segment in by_clip.get(position, ())
-                    if not (segment.no_speech_prob > NO_SPEECH_THRESHOLD and segment.avg_logprob < LOG_PROB_THRESHOLD)]
-            # Word times count from the segment's seek (its start rounded down to a 10 ms frame).
-            words = tuple(Word(start_s=float(word.start) - segment.seek / whisper.frames_per_second,
-                               end_s=float(word.end) - segment.seek / whisper.frames_per_second,
-                               text=word.word, probability=float(word.probability))
-                          for segment in kept for word in (segment.words or ()))
-            no_speech_prob = avg_logprob = None
-            if kept:
-                no_speech_prob = float(np.mean([segment.no_speech_prob for segment in kept]))
-                avg_logprob = float(np.mean([segment.avg_logprob for segment in kept]))
-            transcripts[index] = Transcript(text="".join(segment.text for segment in kept).strip(),
-                                            language=info.language, words=words, no_speech_prob=no_speech_prob,
-                                            avg_logprob=avg_logprob, duration_s=transcripts[index].duration_s)
+        results = decode_windows(self._load(), [prepared[i] for i in heard], listening, language=language,
+                                 beam_size=self.beam_size, batch_size=BATCH_SIZE, timestamp_tokens=TIMESTAMP_TOKENS)
+        for index, result in zip(heard, results, strict=True):
+            silent = result.no_speech_prob > NO_SPEECH_THRESHOLD and result.avg_logprob < LOG_PROB_THRESHOLD
+            words = () if silent else tuple(Word(start_s=start, end_s=end, text=text, probability=probability)
+                                            for start, end, text, probability in result.words)
+            transcripts[index] = Transcript(text="" if silent else result.text, language=result.language,
+                                            words=words, no_speech_prob=result.no_speech_prob,
+                                            avg_logprob=result.avg_logprob, duration_s=durations_s[index])
         return transcripts
 
     def close(self) -> None:

@@ -65,19 +65,36 @@ class Take:
     words_per_minute: tuple[float, float] = WORDS_PER_MINUTE_BAND
 
 
+ASR_FLAGS = ("wer-high", "truncated")
+"""Flags that come from the transcript: a quick listen that raises one is heard again carefully."""
+
+
 def check_takes(takes: Sequence[Take], sample_rate: int, *, language: str, settings: QASettings) -> list[ChunkCheck]:
     """Hear and check several takes: all are transcribed together, packed into as few Whisper
-    windows as they fit (``castline.qa.packing``); each is then scored and checked on its own."""
+    windows as they fit (``castline.qa.packing``), first with the quick listen
+    (``settings.listen_speed``); the takes whose transcript fails it are heard again carefully,
+    together, and judged on that. Each take is then scored and checked on its own."""
     from castline.qa.asr import get_transcriber
+    from castline.qa.listening import CAREFUL, quick_listening
     from castline.qa.packing import hear_clips
 
     if not takes:
         return []
     lang = language.split("-")[0].lower()
-    transcripts = hear_clips([take.audio for take in takes], sample_rate, get_transcriber(settings.asr_model),
-                             language=lang)
-    return [_judge(take, transcript.text, transcript.word_probability, sample_rate, language=language,
-                   settings=settings) for take, transcript in zip(takes, transcripts, strict=True)]
+    transcriber = get_transcriber(settings.asr_model)
+    signals = [_signal_findings(take, sample_rate) for take in takes]
+    first = quick_listening(settings.listen_speed)
+    transcripts = hear_clips([take.audio for take in takes], sample_rate, transcriber, language=lang, listening=first)
+    checks = [_judge(take, transcript.text, transcript.word_probability, found, language=language, settings=settings)
+              for take, transcript, found in zip(takes, transcripts, signals, strict=True)]
+    again = [i for i, check in enumerate(checks) if first != CAREFUL and set(check.flags) & set(ASR_FLAGS)]
+    if again:
+        careful = hear_clips([takes[i].audio for i in again], sample_rate, transcriber, language=lang,
+                             listening=CAREFUL)
+        for i, transcript in zip(again, careful, strict=True):
+            checks[i] = _judge(takes[i], transcript.text, transcript.word_probability, signals[i], language=language,
+                               settings=settings, relistened=True)
+    return checks
 
 
 def check_take(audio: np.ndarray, sample_rate: int, text: str, *, engine: str, language: str,
@@ -89,10 +106,24 @@ def check_take(audio: np.ndarray, sample_rate: int, text: str, *, engine: str, l
     return check
 
 
-def _judge(take: Take, transcript: str, word_probability: float | None, sample_rate: int, *, language: str,
-           settings: QASettings) -> ChunkCheck:
+@dataclass(frozen=True)
+class _Signals:
+    """What a take's audio says without the recogniser: signal findings and the speaker embedding."""
+
+    findings: tuple
+    embedding: np.ndarray
+
+
+def _signal_findings(take: Take, sample_rate: int) -> _Signals:
     from castline.qa.signal_checks import chunk_checks
     from castline.qa.speaker import speaker_embedding
+
+    return _Signals(tuple(chunk_checks(take.audio, sample_rate, take.text, words_per_minute_band=take.words_per_minute)),
+                    speaker_embedding(take.audio, sample_rate))
+
+
+def _judge(take: Take, transcript: str, word_probability: float | None, signals: _Signals, *, language: str,
+           settings: QASettings, relistened: bool = False) -> ChunkCheck:
     from castline.qa.wer import score
 
     wer = score(take.text, transcript, language.split("-")[0].lower())
@@ -102,20 +133,19 @@ def _judge(take: Take, transcript: str, word_probability: float | None, sample_r
     if wer.truncated:
         flags.append("truncated")
     metrics = [("wer", round(float(wer.wer), 4) if math.isfinite(wer.wer) else 99.0),
-               ("coverage", round(wer.coverage, 4))]
+               ("coverage", round(wer.coverage, 4)), ("asr_careful_relisten", 1.0 if relistened else 0.0)]
     if word_probability is not None:
         metrics.append(("asr_word_probability", round(word_probability, 4)))
-    for finding in chunk_checks(take.audio, sample_rate, take.text, words_per_minute_band=take.words_per_minute):
+    for finding in signals.findings:
         if finding.flag:
             flags.append(finding.flag)
         if math.isfinite(finding.value):
             metrics.append((finding.check, round(float(finding.value), 4)))
-    embedding = speaker_embedding(take.audio, sample_rate)
     flags = sorted(set(flags))
     return ChunkCheck(transcript=transcript, wer=float(wer.wer) if math.isfinite(wer.wer) else 99.0,
                       flags=tuple(flags), passed=not any(flag in BLOCKING_FLAGS for flag in flags),
                       metrics=tuple(sorted(dict(metrics).items())),
-                      embedding=tuple(float(v) for v in embedding), seed=take.seed,
+                      embedding=tuple(float(v) for v in signals.embedding), seed=take.seed,
                       fingerprint=settings.fingerprint(take.words_per_minute))
 
 

@@ -19,11 +19,13 @@ import numpy as np
 
 from castline.audio.resample import resample
 from castline.qa.asr import WHISPER_SAMPLE_RATE, Transcriber, Transcript, Word
+from castline.qa.listening import CAREFUL, Listening
 
-PACK_WINDOW_S = 29.0
-"""Longest packed window (Whisper's is 30 s; the margin keeps the last word off its edge)."""
+PACK_WINDOW_S = CAREFUL.content_s
+"""Longest packed window at natural speed (Whisper's is 30 s; the margin keeps the last word off its edge)."""
 PACK_GAP_S = 0.8
-"""Silence between two clips in a window. Of the 1,536 words heard in the 49 chunks above, 8 had
+"""Silence between two clips in a window, in seconds as Whisper hears them (a quick listen's
+gaps are ``speed`` times longer in the audio). Of the 1,536 words heard in the 49 chunks above, 8 had
 their midpoint in a gap, at most 0.17 s from their own clip (half the gap is 0.4 s). A 0.6 s gap
 gave 7 words, 0.14 s, and one window fewer (23): not worth the thinner margin."""
 EDGE_FLOOR_DBFS = -60.0
@@ -32,7 +34,7 @@ of near-silence at each end)…"""
 EDGE_MARGIN_S = 0.1
 """…except the 100 ms next to the speech. A clip with no frame above the floor is packed whole."""
 MIN_WINDOW_SPEECH_S = 2.0
-"""A window holding less than this is heard with its content repeated after it (gap between),
+"""A window holding less than this (as Whisper hears it) is heard with its content repeated after it (gap between),
 up to this length; the repeats' words are dropped. Whisper base hears a lone 0.65 s piper
 "Goodbye." as "Bye bye." however much silence surrounds it (0.2–2 s tried), but "Goodbye." when
 the window also holds any other speech, the same clip again included: a retry round with one
@@ -128,10 +130,11 @@ def speech_bounds(audio: np.ndarray, sample_rate: int) -> tuple[int, int]:
 
 
 def hear_clips(clips: Sequence[np.ndarray], sample_rate: int, transcriber: Transcriber, *,
-               language: str | None = "en", window_s: float = PACK_WINDOW_S,
+               language: str | None = "en", listening: Listening = CAREFUL,
                gap_s: float = PACK_GAP_S) -> list[Transcript]:
     """One ``Transcript`` per clip (float mono at ``sample_rate``), as if each had been heard
-    alone, from as few Whisper windows as packing allows.
+    alone, from as few Whisper windows as packing allows; ``listening`` sets the speed, window
+    and fill (``castline.qa.listening``), ``gap_s`` the silence between clips as Whisper hears it.
 
     Per clip: ``text`` is its words joined; ``words`` carry times from the clip's own start,
     clamped to the clip;
@@ -142,14 +145,16 @@ def hear_clips(clips: Sequence[np.ndarray], sample_rate: int, transcriber: Trans
     clips = [_mono(clip) for clip in clips]
     at_whisper_rate = [resample(clip, sample_rate, WHISPER_SAMPLE_RATE) for clip in clips]
     bounds = [speech_bounds(clip, WHISPER_SAMPLE_RATE) for clip in at_whisper_rate]
-    plan = plan_packs([end - start for start, end in bounds], WHISPER_SAMPLE_RATE, window_s=window_s, gap_s=gap_s)
+    speed = listening.exact_speed
+    plan = plan_packs([end - start for start, end in bounds], WHISPER_SAMPLE_RATE,
+                      window_s=listening.audio_per_window_s, gap_s=gap_s * speed)
     windows = [np.zeros(length, np.float32) for length in plan.window_lengths]
     for place in plan.placements:
         start, end = bounds[place.clip]
         windows[place.window][place.start:place.start + place.length] = at_whisper_rate[place.clip][start:end]
-    echoes = [_with_echoes(window, gap_s) for window in windows]
-    heard = transcriber.transcribe_batch([audio for audio, _ in echoes], WHISPER_SAMPLE_RATE, language) \
-        if windows else []
+    echoes = [_with_echoes(window, gap_s * speed, MIN_WINDOW_SPEECH_S * speed) for window in windows]
+    heard = transcriber.transcribe_batch([audio for audio, _ in echoes], WHISPER_SAMPLE_RATE, language,
+                                         listening=listening) if windows else []
     transcripts: list[Transcript | None] = [None] * len(clips)
     for number, window in enumerate(heard):
         members = [place for place in plan.placements if place.window == number]
@@ -177,10 +182,10 @@ def hear_clips(clips: Sequence[np.ndarray], sample_rate: int, transcriber: Trans
             for i, transcript in enumerate(transcripts)]
 
 
-def _with_echoes(window: np.ndarray, gap_s: float) -> tuple[np.ndarray, int]:
-    """``window`` followed by gap-separated repeats of itself up to ``MIN_WINDOW_SPEECH_S``, and
-    where the repeats start (samples; ``window.size`` when none were needed)."""
-    wanted = int(round(MIN_WINDOW_SPEECH_S * WHISPER_SAMPLE_RATE))
+def _with_echoes(window: np.ndarray, gap_s: float, minimum_s: float = MIN_WINDOW_SPEECH_S) -> tuple[np.ndarray, int]:
+    """``window`` followed by gap-separated repeats of itself up to ``minimum_s`` (seconds of
+    audio), and where the repeats start (samples; ``window.size`` when none were needed)."""
+    wanted = int(round(minimum_s * WHISPER_SAMPLE_RATE))
     if window.size == 0 or window.size >= wanted:
         return window, window.size
     gap = np.zeros(int(round(gap_s * WHISPER_SAMPLE_RATE)), np.float32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from castline.hashing import content_hash
+from castline.qa.listening import DEFAULT_QUICK_SPEED, MAX_SPEED
 
 POLICIES = ("off", "warn", "strict")
 
@@ -22,12 +23,15 @@ class QASettings:
     """``policy``: off (no checks), warn (check, retry, publish with flags), strict (check, retry,
     and refuse to publish when a chunk still fails). ``max_attempts`` includes the first take.
     ``wer_threshold`` overrides the per-engine default; ``asr_model`` is a faster-whisper model
-    path or name (None: the Whisper base model shipped in pip packages)."""
+    path or name (None: the Whisper base model shipped in pip packages). ``listen_speed``: how
+    many times faster the first, quick listen hears the takes (1.0–2.0; 1.0 hears every take
+    carefully at natural speed only; see ``castline.qa.listening``)."""
 
     policy: str = "warn"
     max_attempts: int = 3
     wer_threshold: float | None = None
     asr_model: str | None = None
+    listen_speed: float = DEFAULT_QUICK_SPEED
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -36,6 +40,8 @@ class QASettings:
             raise ValueError(f"--qa-attempts: must be 1..10, got {self.max_attempts}")
         if self.wer_threshold is not None and not 0.0 < self.wer_threshold <= 2.0:
             raise ValueError(f"--wer-threshold: must be in (0, 2], got {self.wer_threshold}")
+        if not 1.0 <= self.listen_speed <= MAX_SPEED:
+            raise ValueError(f"--qa-listen-speed: must be in [1, {MAX_SPEED:g}], got {self.listen_speed}")
 
     @property
     def enabled(self) -> bool:
@@ -49,8 +55,8 @@ class QASettings:
 
     def fingerprint(self, words_per_minute: tuple[float, float] | None = None) -> str:
         """What a stored chunk's QA result depends on (a change re-checks cached chunks): these
-        settings, how chunks are heard (v2: packed several to a Whisper window) and the voice's
-        words-per-minute band (None: the default band)."""
-        return content_hash({"v": 2, "wer": self.wer_threshold, "asr": self.asr_model,
-                             "attempts": self.max_attempts,
+        settings, how chunks are heard (v2: packed several to a Whisper window; v3: a quick listen
+        first, at ``listen_speed``) and the voice's words-per-minute band (None: the default band)."""
+        return content_hash({"v": 3, "wer": self.wer_threshold, "asr": self.asr_model,
+                             "attempts": self.max_attempts, "listen_speed": float(self.listen_speed),
                              "wpm": None if words_per_minute is None else [float(v) for v in words_per_minute]})

@@ -1,15 +1,17 @@
 """How Whisper hears packed clips: at what speed, in how long an encoder window, filled how far.
 
 Whisper's encoder cost grows faster than its window: on this machine (Whisper base int8, one
-thread) a 30 s window took 0.70–0.75 s, a 20 s one 0.29 s, a 15 s one 0.17–0.19 s. A quick
-listen therefore hears speech 1.5× faster (log-mel frames taken every 15 ms of audio instead of
-every 10 ms, so the pitch is kept) in 20 s windows: one window holds 27.75 s of audio for 40 % of
-a 30 s window's encoder time. Measured on bench/qa.py's 49 chunks (9.4 minutes, hibari and
-piper, packed in the flow's batches): careful listening 24 windows, 33.5 CPU-s, mean WER 0.017;
-quick listening 24 windows, 21.4 CPU-s, mean WER 0.027, no chunk over 0.15 (bench/qa_listening.py).
-Faster speech or shorter windows made Whisper base loop or drop sentences (2× in 20 s windows:
-a chunk heard as "All of it." 25 times; 1.5× in 15 s windows: three sentences lost), and so did
-windows filled to their last second: the content stops 1.5 s short of the window's end.
+thread) a 30 s window took 0.70–0.75 s, a 20 s one 0.29 s, a 15 s one 0.17–0.19 s, and the
+decoder reads the whole encoder output for every token. A quick listen therefore hears speech
+1.5× faster (log-mel frames taken every 15 ms of audio instead of every 10 ms, so the pitch is
+kept) in 20 s windows: one window holds 27.75 s of audio. Measured with bench/qa_listening.py on
+bench/qa.py's 49 chunks (9.4 minutes, hibari and piper, packed in the flow's batches; takes
+re-synthesised each run): careful listening 25 windows, 32.7–35.5 Whisper CPU-s, mean WER
+0.017–0.023; quick listening at 1.5× 27–28 windows, 21.4–22.2 CPU-s, 1–2 chunks over WER 0.15
+per run (heard again carefully). Faster speech or shorter windows made Whisper base loop or drop
+sentences (2× in 20 s windows: a chunk heard as "All of it." over and over; 1.5× in 15 s windows:
+three sentences lost), and so did windows filled to their last second: the content stops 1.5 s
+short of the window's end.
 
 A quick listen is a screen, not a verdict: a take whose transcript fails it is heard again
 carefully (``castline.qa.chunk_check``), so quick listening can only cost a second hearing,

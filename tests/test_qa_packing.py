@@ -149,8 +149,9 @@ def test_a_spanish_line_packed_among_english_ones_fails_alone_without_harming_th
 @needs_whisper
 def test_a_quick_listen_places_words_where_a_careful_one_does(transcriber, lines):
     """Word times from 1.5x listening are scaled back to the recording: each word's midpoint lies
-    within 0.25 s of the same word's heard at natural speed."""
-    packed = [lines[0], lines[1], lines[4]]
+    within 0.25 s of the same word's heard at natural speed. hibari's lines only: seeded, they are
+    the same audio every run (piper's differ, and so did the words compared)."""
+    packed = [lines[0], lines[1], lines[2]]
     careful = hear_clips([audio for _, audio in packed], RATE, transcriber, language="en", listening=CAREFUL)
     quick = hear_clips([audio for _, audio in packed], RATE, transcriber, language="en",
                        listening=quick_listening(1.5))
@@ -166,7 +167,7 @@ def test_a_quick_listen_places_words_where_a_careful_one_does(transcriber, lines
         for key in slow_times.keys() & fast_times.keys():
             assert abs(fast_times[key] - slow_times[key]) <= 0.25, (key, fast_times[key], slow_times[key])
             matched += 1
-    assert matched >= 20
+    assert matched >= 15, matched
 
 
 def test_a_short_window_is_heard_with_repeats_that_are_then_dropped():

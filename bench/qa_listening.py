@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from render import CAST, REPO, excerpt  # noqa: E402
+from render import synthesised_excerpt  # noqa: E402
 
 
 def main() -> None:
@@ -30,24 +29,13 @@ def main() -> None:
     args = parser.parse_args()
 
     from castline import PROJECT_SAMPLE_RATE
-    from castline.audio.resample import resample
-    from castline.engines.registry import engine_class
-    from castline.options import RenderOptions, parse_cast
     from castline.qa.asr import get_transcriber
     from castline.qa.listening import CAREFUL, quick_listening
     from castline.qa.packing import hear_clips
     from castline.qa.wer import score
-    from castline.render_plan import prepare_render
     from castline.synthesis import batch_jobs
 
-    with tempfile.TemporaryDirectory(prefix="castline-bench-listening-") as folder:
-        script = excerpt(args.words, Path(folder) / "episode.txt")
-        plan = prepare_render(RenderOptions(script=str(script), cast=parse_cast(CAST), voices_dir=str(REPO / "voices")))
-    engines, audio = {}, {}
-    for job in plan.jobs:
-        engine = engines.get(job.engine) or engines.setdefault(job.engine, engine_class(job.engine)())
-        [native] = engine.synthesize([job.text], plan.voice(job.voice_id), [job.seed])
-        audio[job.index] = resample(native, engine.capabilities.sample_rate, PROJECT_SAMPLE_RATE)
+    plan, audio = synthesised_excerpt(args.words)
     batches = batch_jobs(plan.jobs, args.workers)
     minutes = sum(clip.size for clip in audio.values()) / PROJECT_SAMPLE_RATE / 60
     transcriber = get_transcriber(None)

@@ -14,12 +14,11 @@ import argparse
 import cProfile
 import pstats
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from render import CAST, REPO, excerpt  # noqa: E402
+from render import synthesised_excerpt  # noqa: E402
 
 PARTS = {  # part → (file suffix, function name); a C function is named "<built-in method …name>"
     "Whisper encoder": ("~", "ctranslate2._ext.encode>"),
@@ -43,23 +42,13 @@ def main() -> None:
     args = parser.parse_args()
 
     from castline import PROJECT_SAMPLE_RATE
-    from castline.audio.resample import resample
-    from castline.engines.registry import engine_class
-    from castline.options import RenderOptions, parse_cast
     from castline.qa.asr import get_transcriber
     from castline.qa.chunk_check import Take, check_takes
-    from castline.render_plan import prepare_render
     from castline.synthesis import batch_jobs, rate_band
 
-    with tempfile.TemporaryDirectory(prefix="castline-bench-qa-profile-") as folder:
-        script = excerpt(args.words, Path(folder) / "episode.txt")
-        plan = prepare_render(RenderOptions(script=str(script), cast=parse_cast(CAST), voices_dir=str(REPO / "voices")))
-    engines, takes = {}, {}
-    for job in plan.jobs:
-        engine = engines.get(job.engine) or engines.setdefault(job.engine, engine_class(job.engine)())
-        [audio] = engine.synthesize([job.text], plan.voice(job.voice_id), [job.seed])
-        takes[job.index] = Take(resample(audio, engine.capabilities.sample_rate, PROJECT_SAMPLE_RATE), job.text,
-                                job.engine, job.seed, rate_band(plan, job.voice_id))
+    plan, audio = synthesised_excerpt(args.words)
+    takes = {job.index: Take(audio[job.index], job.text, job.engine, job.seed, rate_band(plan, job.voice_id))
+             for job in plan.jobs}
     batches = batch_jobs(plan.jobs, args.workers)
     audio_s = sum(take.audio.size for take in takes.values()) / PROJECT_SAMPLE_RATE
     settings = plan.options.qa

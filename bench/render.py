@@ -39,6 +39,26 @@ def excerpt(words: int, target: Path) -> Path:
     return target
 
 
+def synthesised_excerpt(words: int):
+    """The excerpt's render plan and each chunk's take as the flow seeds it: (plan, {chunk index:
+    float32 mono audio at the project rate}), every engine called directly in this process."""
+    from castline import PROJECT_SAMPLE_RATE
+    from castline.audio.resample import resample
+    from castline.engines.registry import engine_class
+    from castline.options import RenderOptions, parse_cast
+    from castline.render_plan import prepare_render
+
+    with tempfile.TemporaryDirectory(prefix="castline-bench-excerpt-") as folder:
+        script = excerpt(words, Path(folder) / "episode.txt")
+        plan = prepare_render(RenderOptions(script=str(script), cast=parse_cast(CAST), voices_dir=str(REPO / "voices")))
+    engines, audio = {}, {}
+    for job in plan.jobs:
+        engine = engines.get(job.engine) or engines.setdefault(job.engine, engine_class(job.engine)())
+        [native] = engine.synthesize([job.text], plan.voice(job.voice_id), [job.seed])
+        audio[job.index] = resample(native, engine.capabilities.sample_rate, PROJECT_SAMPLE_RATE)
+    return plan, audio
+
+
 def raw_synthesis(script: Path) -> dict:
     code = f"""
 import json, time

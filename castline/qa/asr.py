@@ -19,7 +19,7 @@ BEAM_SIZE = 1
 """Greedy decoding. Measured (bench/asr_speed.py, Whisper base int8, 1 thread, 60 s of hibari):
 beam 1 3.1 s, beam 5 3.9 s, both WER 0 on 140 words; beam 5 was
 never better and once worse (a doubled "the") on 12 short hibari/piper lines."""
-WINDOW_S = 30.0
+WINDOW_S = CAREFUL.window_s
 """Whisper hears 30 s windows: every call encodes a whole one, however short the clip."""
 BATCH_SIZE = 8
 """Windows decoded together by ``transcribe_batch`` (each is encoded alone). Greedy decoding of

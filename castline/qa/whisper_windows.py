@@ -51,29 +51,33 @@ def decode_windows(whisper, windows: Sequence[np.ndarray], listening: Listening,
         return []
     extractor = FeatureExtractor(feature_size=whisper.model.n_mels, hop_length=listening.hop_samples)
     to_cpu = whisper.model.device != "cpu"
-    encoded, content_frames = [], []
-    for window in windows:
-        features = extractor(np.asarray(window, np.float32))[..., :-1][:, :listening.frames]
-        content_frames.append(max(2, min(features.shape[1], listening.frames)))
-        features = np.pad(features, ((0, 0), (0, listening.frames - features.shape[1])))
-        output = whisper.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])),
-                                      to_cpu=to_cpu)
-        encoded.append(np.array(output))
-    if language is None:
-        [[(token, _), *_]] = whisper.model.detect_language(ctranslate2.StorageView.from_array(encoded[0]))
-        language = token[2:-2]
-    tokenizer = Tokenizer(whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe", language=language)
-    prompt = whisper.get_prompt(tokenizer, [], without_timestamps=not timestamp_tokens)
-    suppressed = list(get_suppressed_tokens(tokenizer, [-1]))
+    tokenizer = prompt = suppressed = None
     results: list[WindowResult] = []
+    # Encoded a batch at a time, so at most ``batch_size`` encoder outputs are held at once.
     for first in range(0, len(windows), batch_size):
-        members = range(first, min(first + batch_size, len(windows)))
-        batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.concatenate([encoded[i] for i in members])))
-        outputs = whisper.model.generate(batch, [list(prompt) for _ in members], beam_size=beam_size,
+        encoded, frames = [], []
+        for window in windows[first:first + batch_size]:
+            features = extractor(np.asarray(window, np.float32))[..., :-1][:, :listening.frames]
+            frames.append(max(2, features.shape[1]))
+            features = np.pad(features, ((0, 0), (0, listening.frames - features.shape[1])))
+            output = whisper.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])),
+                                          to_cpu=to_cpu)
+            encoded.append(np.array(output))
+        stacked = np.concatenate(encoded)
+        batch = ctranslate2.StorageView.from_array(stacked)
+        if tokenizer is None:
+            if language is None:
+                [[(token, _), *_]] = whisper.model.detect_language(ctranslate2.StorageView.from_array(encoded[0]))
+                language = token[2:-2]
+            tokenizer = Tokenizer(whisper.hf_tokenizer, whisper.model.is_multilingual, task="transcribe",
+                                  language=language)
+            prompt = whisper.get_prompt(tokenizer, [], without_timestamps=not timestamp_tokens)
+            suppressed = list(get_suppressed_tokens(tokenizer, [-1]))
+        outputs = whisper.model.generate(batch, [list(prompt) for _ in encoded], beam_size=beam_size,
                                          max_length=whisper.max_length, suppress_blank=True,
                                          suppress_tokens=suppressed, return_scores=True, return_no_speech_prob=True)
         tokens = [[token for token in output.sequences_ids[0] if token < tokenizer.eot] for output in outputs]
-        words = _align(whisper, tokenizer, batch, tokens, [content_frames[i] for i in members], listening)
+        words = _align(whisper, tokenizer, stacked, tokens, frames, listening)
         for output, ids, heard in zip(outputs, tokens, words, strict=True):
             count = len(output.sequences_ids[0])
             # CTranslate2's score is the summed log-probability divided by the length (length
@@ -85,18 +89,17 @@ def decode_windows(whisper, windows: Sequence[np.ndarray], listening: Listening,
     return results
 
 
-def _align(whisper, tokenizer, batch, tokens: list[list[int]], frames: list[int],
+def _align(whisper, tokenizer, encoded: np.ndarray, tokens: list[list[int]], frames: list[int],
            listening: Listening) -> list[tuple[tuple[float, float, str, float], ...]]:
-    """Word times for each window's tokens (empty windows skipped: nothing to align)."""
+    """Word times for each window's tokens, from the windows' ``encoded`` output (batch first);
+    empty windows are skipped: nothing to align."""
     import ctranslate2
 
     spoken = [i for i, ids in enumerate(tokens) if ids]
     words: list[tuple[tuple[float, float, str, float], ...]] = [() for _ in tokens]
     if not spoken:
         return words
-    encoded = np.array(batch)
-    subset = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded[spoken])) \
-        if len(spoken) < len(tokens) else batch
+    subset = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded[spoken]))
     segments = [[{"tokens": tokens[i], "start": 0.0, "end": frames[i] / 100, "seek": 0}] for i in spoken]
     whisper.add_word_timestamps(segments, tokenizer, subset, [frames[i] for i in spoken], PREPEND_PUNCTUATIONS,
                                 APPEND_PUNCTUATIONS, 0.0)

@@ -21,7 +21,7 @@ from castline.audio.resample import resample
 from castline.engines.registry import engine_class
 from castline.qa.asr import Transcriber
 from castline.qa.wer import score
-from castline.voices import load_voice_library
+from castline.voices.profiles import load_voice_library
 
 PASSAGE = [
     "Welcome back to the show. Today we are talking about the quiet history of public libraries.",

@@ -73,7 +73,7 @@ def main() -> None:
             pairs.append((text, heard))
         rows.append((f"espeak-ng {language}", corpus_wer(pairs, language), time.perf_counter() - started, pairs))
     from castline.engines.hibari import HibariEngine
-    from castline.voices import default_voices_dir, load_voice_library
+    from castline.voices.profiles import default_voices_dir, load_voice_library
 
     heart = load_voice_library(default_voices_dir()).get("heart")
     hibari = HibariEngine()

@@ -44,7 +44,7 @@ def make_episode(folder: Path, minutes: int) -> dict:
     from castline.audio.chunkfile import write_chunk
     from castline.dsp.loudness import LoudnessMeter
     from castline.storage import open_store
-    from castline.synthesis import audio_key
+    from castline.render.synthesis import audio_key
 
     store = open_store(folder / "store")
     rng = np.random.default_rng(minutes)
@@ -71,14 +71,14 @@ def make_episode(folder: Path, minutes: int) -> dict:
 
 
 def run_castline(job: dict, work: Path) -> dict:
-    from castline.encode import deliver
-    from castline.master import master
-    from castline.planner import Boundary
-    from castline.presets import PRESETS
-    from castline.render_plan import ChunkJob
-    from castline.stitch import stitch
+    from castline.audio.encode import deliver
+    from castline.delivery.master import master
+    from castline.render.chunking import Boundary
+    from castline.dsp.presets import PRESETS
+    from castline.render.plan import ChunkJob
+    from castline.render.stitch import stitch
     from castline.storage import open_store
-    from castline.synthesis import ChunkRecord
+    from castline.render.synthesis import ChunkRecord
 
     store = open_store(job["store"])
     jobs, records = [], []
@@ -101,7 +101,7 @@ def run_castline(job: dict, work: Path) -> dict:
 
 
 def run_ffmpeg(job: dict, work: Path) -> dict:
-    from castline.encode import ffmpeg_exe
+    from castline.audio.encode import ffmpeg_exe
 
     listing = work / "list.txt"
     listing.write_text("".join(f"file '{c['path']}'\n" for c in job["chunks"]), encoding="utf-8")

@@ -32,7 +32,7 @@ def render(script: Path, out: Path, workers: int, qa: str) -> dict:
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "castline", "render", str(script), "--out", str(out), "--quiet",
+    subprocess.run([sys.executable, "-m", "castline_cli", "render", str(script), "--out", str(out), "--quiet",
                     "--workers", str(workers), "--voices-dir", str(REPO / "voices"), "--cast", *CAST, "--qa", qa],
                    check=True, capture_output=True, text=True)
     wall = time.perf_counter() - started

@@ -33,7 +33,7 @@ def main() -> None:
     from castline.qa.listening import CAREFUL, quick_listening
     from castline.qa.packing import hear_clips
     from castline.qa.wer import score
-    from castline.synthesis import batch_jobs
+    from castline.render.synthesis import batch_jobs
 
     plan, audio = synthesised_excerpt(args.words)
     batches = batch_jobs(plan.jobs, args.workers)

@@ -44,7 +44,7 @@ def main() -> None:
     from castline import PROJECT_SAMPLE_RATE
     from castline.qa.asr import get_transcriber
     from castline.qa.chunk_check import Take, check_takes
-    from castline.synthesis import batch_jobs, rate_band
+    from castline.render.synthesis import batch_jobs, rate_band
 
     plan, audio = synthesised_excerpt(args.words)
     takes = {job.index: Take(audio[job.index], job.text, job.engine, job.seed, rate_band(plan, job.voice_id))

@@ -45,8 +45,8 @@ def synthesised_excerpt(words: int):
     from castline import PROJECT_SAMPLE_RATE
     from castline.audio.resample import resample
     from castline.engines.registry import engine_class
-    from castline.options import RenderOptions, parse_cast
-    from castline.render_plan import prepare_render
+    from castline.render.options import RenderOptions, parse_cast
+    from castline.render.plan import prepare_render
 
     with tempfile.TemporaryDirectory(prefix="castline-bench-excerpt-") as folder:
         script = excerpt(words, Path(folder) / "episode.txt")
@@ -62,8 +62,8 @@ def synthesised_excerpt(words: int):
 def raw_synthesis(script: Path) -> dict:
     code = f"""
 import json, time
-from castline.options import RenderOptions, parse_cast
-from castline.render_plan import prepare_render
+from castline.render.options import RenderOptions, parse_cast
+from castline.render.plan import prepare_render
 from castline.engines.registry import engine_class
 plan = prepare_render(RenderOptions(script={str(script)!r}, cast=parse_cast({CAST!r}), voices_dir={str(REPO / 'voices')!r}))
 engines = {{}}
@@ -81,7 +81,7 @@ print(json.dumps({{"synthesis_s": time.perf_counter() - started, "audio_s": audi
 
 def castline_render(script: Path, out: Path, workers: int, *extra: str) -> dict:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "castline", "render", str(script), "--out", str(out), "--quiet",
+    subprocess.run([sys.executable, "-m", "castline_cli", "render", str(script), "--out", str(out), "--quiet",
                     "--workers", str(workers), "--voices-dir", str(REPO / "voices"), "--cast", *CAST,
                     # the render pipeline alone; QA's cost is measured by bench/qa.py
                     "--qa", "off", *extra],

@@ -56,7 +56,7 @@ def start_server(home: Path) -> tuple[subprocess.Popen, str]:
 
 
 def render(script: Path, out: Path, workers: int, env: dict[str, str], **extra: str) -> tuple[float, int]:
-    command = [sys.executable, "-m", "castline", "render", str(script), "--out", str(out), "--cast", *CAST,
+    command = [sys.executable, "-m", "castline_cli", "render", str(script), "--out", str(out), "--cast", *CAST,
                "--voices-dir", str(REPO / "voices"), "--qa", "off", "--workers", str(workers), "--quiet",
                "--format", "wav"]
     started = time.perf_counter()

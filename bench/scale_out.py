@@ -56,7 +56,7 @@ def per_task_overhead(workers: int, tasks: int, env: dict[str, str], work: Path)
 
 
 def render(script: Path, out: Path, runner: str, workers: int, env: dict[str, str]) -> tuple[float, dict]:
-    command = [sys.executable, "-m", "castline", "render", str(script), "--out", str(out), "--cast", *CAST,
+    command = [sys.executable, "-m", "castline_cli", "render", str(script), "--out", str(out), "--cast", *CAST,
                "--voices-dir", str(REPO / "voices"), "--qa", "off", "--workers", str(workers), "--quiet",
                "--runner", runner]
     started = time.perf_counter()
@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--noop-tasks", type=int, default=100)
     args = parser.parse_args()
-    from flows.render_episode import DASK_TASKS_PER_WORKER
+    from castline_flows.render_episode import DASK_TASKS_PER_WORKER
 
     with tempfile.TemporaryDirectory(prefix="castline-scale-bench-") as work:
         work = Path(work)

@@ -5,7 +5,7 @@ sys.path.insert(0, '/work/main/bench')
 import numpy as np
 from speaker_separation import SENTENCES, corpus_segments
 from castline.engines.registry import engine_class
-from castline.voices import load_voice_library
+from castline.voices.profiles import load_voice_library
 from castline.audio.resample import resample
 from castline.qa.signal_checks import (active_frames, clipping_check, frame_levels_db, long_silence_check,
                                      loudness_spread, non_speech_energy_check, quiet_tonal_persistence,

@@ -27,7 +27,7 @@ from castline import PROJECT_SAMPLE_RATE
 from castline.audio.resample import resample
 from castline.engines.registry import engine_class
 from castline.qa import speaker
-from castline.voices import load_voice_library
+from castline.voices.profiles import load_voice_library
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus" / "vibevoice-demo" / "voices"

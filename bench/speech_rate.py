@@ -22,9 +22,9 @@ import numpy as np
 from castline import PROJECT_SAMPLE_RATE
 from castline.audio.resample import resample
 from castline.engines.registry import engine_class
-from castline.planner import split_sentences
+from castline.render.chunking import split_sentences
 from castline.qa.signal_checks import MIN_WORDS_FOR_RATE, WORDS_PER_MINUTE_BAND, count_words, speech_rate_check
-from castline.voices import load_voice_library
+from castline.voices.profiles import load_voice_library
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(os.environ.get("CASTLINE_SHARED_DIR", REPO.parent / "shared")) / "corpus" / "vibevoice-demo" / "scripts"

@@ -81,7 +81,7 @@ def measure_one(args: argparse.Namespace) -> dict:
     """Runs in a child process: one (window length, batch size) measurement, printed as JSON."""
     from castline.engines.base import EngineOptions, Window, WindowLine
     from castline.engines.vibevoice import VibeVoiceEngine
-    from castline.voices import ReferenceAudio, VoiceProfile
+    from castline.voices.profiles import ReferenceAudio, VoiceProfile
 
     voices = tuple(VoiceProfile(voice_id=f"speaker{slot}", display_name=f"speaker{slot}", language="en",
                                 engine="vibevoice", engine_voice="clone",

@@ -1,4 +1,4 @@
-"""Accuracy of castline's per-turn timings inside a window (castline.alignment).
+"""Accuracy of castline's per-turn timings inside a window (castline.render.alignment).
 
 A window is simulated with real speech: consecutive turns of the 45-minute VibeVoice demo script
 are rendered one by one with the two offline voices and joined with pauses (200–700 ms, as a
@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from castline import PROJECT_SAMPLE_RATE
-from castline.alignment import expected_boundaries, line_boundaries
+from castline.render.alignment import expected_boundaries, line_boundaries
 from castline.audio.resample import resample
 from castline.dsp.edges import speech_bounds
 from castline.engines.registry import engine_class
 from castline.script.plaintext_format import parse_plaintext
-from castline.voices import load_voice_library
+from castline.voices.profiles import load_voice_library
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(os.environ.get("CASTLINE_SHARED_DIR", REPO.parent / "shared")) / "corpus" / "vibevoice-demo" / \

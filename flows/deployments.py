@@ -21,8 +21,8 @@ def serve_castline(*, inbox: dict[str, Any] | None, cron: str | None, limit: int
     Blocks until interrupted. ``limit``: flow runs executed at once by this process."""
     from prefect import serve
 
-    from flows.process_inbox import process_inbox
-    from flows.render_episode import render_episode
+    from castline_flows.process_inbox import process_inbox
+    from castline_flows.render_episode import render_episode
 
     deployments = [render_episode.to_deployment(
         name=RENDER_DEPLOYMENT, description="Render one script (castline submit)")]

@@ -14,7 +14,7 @@ from castline.dub.options import DubOptions, DuckSettings, FitSettings
 from castline.dub.pipeline import now_utc
 from castline.engines.base import EngineOptions
 from castline.engines.pool import release_all
-from tasks.dub import encode_dub, mix_dub, plan_dub, publish_dub, voice_cues
+from castline_tasks.dub import encode_dub, mix_dub, plan_dub, publish_dub, voice_cues
 
 
 @flow(name="dub-programme", task_runner=ThreadPoolTaskRunner(max_workers=4))

@@ -1,19 +1,52 @@
 """Flow: render every new script in an inbox (folder or S3 prefix), with bounded concurrency.
 
-Served on a schedule by ``castline serve --inbox URI --cron "…"`` (see ``flows.deployments``).
+Served on a schedule by ``castline serve --inbox URI --cron "…"`` (see ``castline_flows.deployments``).
 """
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks.inbox import find_due_scripts, render_inbox_script
+from castline.core.errors import CastlineError, StorageError
+from castline.inbox.scan import InboxRecord, InboxScript, write_record
+from castline.storage import open_store
+from castline_flows.render_episode import render_episode
+from castline_tasks.inbox import find_due_scripts
 
 MAX_CONCURRENCY = 8
+
+
+# A task that runs a sub-flow is composition, so it lives with the flow, not in tasks/.
+@task(name="render-inbox-script", cache_policy=NONE)
+def render_inbox_script(script: InboxScript, inbox: str, render: dict[str, Any]) -> InboxRecord:
+    """Render one script through ``render_episode`` (a sub-flow run of its own) and record the outcome.
+
+    A ``CastlineError`` other than a storage fault came from the script itself: recorded as
+    permanent. Anything else is recorded as a failed attempt, retried on a later scan."""
+    out = open_store(render["out"])
+    with tempfile.TemporaryDirectory(prefix="castline-inbox-") as folder:
+        local = Path(folder) / PurePosixPath(script.key).name
+        local.write_bytes(open_store(inbox).get_bytes(script.key))
+        try:
+            manifest = render_episode(script=str(local), **render)
+        except CastlineError as error:
+            permanent = not isinstance(error, StorageError)
+            message = str(error).replace(str(local), script.uri)  # name the inbox's file, not the temporary copy
+            get_run_logger().error("%s failed%s: %s", script.key, "" if permanent else " (will retry)", message)
+            return write_record(out, script, succeeded=False, error=message, permanent=permanent)
+        except Exception as error:  # noqa: BLE001 - recorded and retried on a later scan
+            message = f"{type(error).__name__}: {error}".replace(str(local), script.uri)
+            get_run_logger().error("%s failed (will retry): %s", script.key, message)
+            return write_record(out, script, succeeded=False, error=message)
+    get_run_logger().info("%s rendered: %s", script.key, manifest)
+    return write_record(out, script, succeeded=True, manifest=manifest)
 
 
 @flow(name="process-inbox", task_runner=ThreadPoolTaskRunner(max_workers=MAX_CONCURRENCY))

@@ -16,20 +16,20 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from castline.engines.base import EngineOptions
 from castline.engines.pool import release_all
-from castline.hashing import sha256_file
-from castline.manifest import RenderStats
-from castline.options import RenderOptions
-from castline.progress import emit
-from castline.render_plan import ChunkJob, RenderPlan, WindowJob
-from castline.synthesis import ChunkRecord, batch_jobs
-from castline.window_synthesis import batch_windows
-from castline.stitch import StitchSettings
-from castline.uptodate import render_key
+from castline.core.hashing import sha256_file
+from castline.delivery.manifest import RenderStats
+from castline.render.options import RenderOptions
+from castline.core.progress import emit
+from castline.render.plan import ChunkJob, RenderPlan, WindowJob
+from castline.render.synthesis import ChunkRecord, batch_jobs
+from castline.render.windows import batch_windows
+from castline.render.stitch import StitchSettings
+from castline.delivery.uptodate import render_key
 from castline.qa.asr import release_transcribers
 from castline.qa.settings import QASettings
-from flows.housekeeping import tagged_run, tidy_up_after_killed_runs
-from castline.render_inputs import local_inputs
-from tasks.render import (check_episode, check_published, encode_format, master_programme, plan_render, publish,
+from castline_flows.housekeeping import tagged_run, tidy_up_after_killed_runs
+from castline.render.inputs import local_inputs
+from castline_tasks.render import (check_episode, check_published, encode_format, master_programme, plan_render, publish,
                           stitch_chunks, tidy_store,
                           synthesise_chunks, synthesise_window_batch)
 
@@ -190,7 +190,7 @@ def _files_table(encoded: list[Any]) -> list[dict[str, object]]:
 def run_render(options: RenderOptions) -> str:
     """Run the flow with ``options.workers`` parallel synthesis workers; returns the manifest URI.
 
-    First tidies up after killed runs on this host (see ``flows.housekeeping``)."""
+    First tidies up after killed runs on this host (see ``castline_flows.housekeeping``)."""
     tidy_up_after_killed_runs()
     runner = ThreadPoolTaskRunner(max_workers=options.workers)
     with tagged_run():

@@ -15,8 +15,8 @@ from castline.dub.pipeline import artifact_key, now_utc
 from castline.dub.plan import LanguagePlan, prepare_dub
 from castline.dub.publish import publish_language
 from castline.dub.voicing import VoicedLanguage, voice_language
-from castline.encode import EncodedFile
-from castline.errors import CastlineError
+from castline.audio.encode import EncodedFile
+from castline.core.errors import CastlineError
 from castline.storage import ObjectInfo, open_store
 
 # Engine takes are cached by content hash in the store (castline.dub.voicing); Prefect's own

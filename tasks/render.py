@@ -9,24 +9,24 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from castline.compliance import noise_floor_problem
-from castline.encode import EncodedFile, deliver
-from castline.errors import CastlineError, DeliveryError
-from castline.manifest import RenderStats
-from castline.master import MasterResult, master
-from castline.options import RenderOptions
-from castline.publish import Published, publish_episode
-from castline.qa.episode import EpisodeFacts, enforce, episode_qa
-from castline.qa.model import EpisodeQA
+from castline.dsp.compliance import noise_floor_problem
+from castline.audio.encode import EncodedFile, deliver
+from castline.core.errors import CastlineError, DeliveryError
+from castline.delivery.manifest import RenderStats
+from castline.delivery.master import MasterResult, master
+from castline.render.options import RenderOptions
+from castline.delivery.publish import Published, publish_episode
+from castline.qa.episode import enforce, episode_qa
+from castline.qa.records import EpisodeQA
 from castline.qa.report import chunk_table, summary_markdown, write_report
-from castline.render_plan import ChunkJob, RenderPlan, WindowJob, prepare_render
-from castline.stitch import StitchResult, StitchSettings, stitch
+from castline.render.plan import ChunkJob, RenderPlan, WindowJob, prepare_render
+from castline.render.stitch import StitchResult, StitchSettings, stitch
 from castline.storage import open_store
-from castline.synthesis import ChunkRecord, synthesise_batch
-from castline.uptodate import current_manifest_uri
-from castline.window_synthesis import synthesise_windows
+from castline.render.synthesis import ChunkRecord, synthesise_batch
+from castline.delivery.uptodate import current_manifest_uri
+from castline.render.windows import synthesise_windows
 
-# Caching is by content hash in the store (castline.synthesis), which survives machines and
+# Caching is by content hash in the store (castline.render.synthesis), which survives machines and
 # Prefect databases; Prefect's own result cache would duplicate it, so it is off (NONE).
 
 
@@ -111,7 +111,7 @@ def encode_format(plan: RenderPlan, stitched: StitchResult, mastered: MasterResu
 def check_episode(plan: RenderPlan, records: Sequence[ChunkRecord], stitched: StitchResult, mastered: MasterResult,
                   encoded: Sequence[EncodedFile], work_dir: str) -> tuple[EpisodeQA, list[Path]]:
     placements = {placement.index: placement for placement in stitched.placements}
-    qa = episode_qa(EpisodeFacts.of(plan), [record.check for record in records],
+    qa = episode_qa(episode_facts(plan), [record.check for record in records],
                     [(placements[job.index].start_sample, placements[job.index].end_sample) for job in plan.jobs],
                     [record.integrated_lufs for record in records], mastered.path, encoded,
                     policy=plan.options.qa.policy)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from castline.audio.chunkfile import write_chunk
 from castline.dsp.loudness import LoudnessMeter
-from castline.planner import Boundary
-from castline.render_plan import ChunkJob
-from castline.synthesis import ChunkRecord, audio_key
+from castline.render.chunking import Boundary
+from castline.render.plan import ChunkJob
+from castline.render.synthesis import ChunkRecord, audio_key
 
 
 def store_synthetic_chunks(store, signals, speakers, boundaries, tmp_path: Path, sample_rate=24_000):

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def castline(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "CASTLINE_VOICES_DIR": str(REPO / "voices")}
-    return subprocess.run([sys.executable, "-m", "castline", *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "castline_cli", *args], capture_output=True, text=True, cwd=cwd,
                           env=env, timeout=120)
 
 
@@ -70,13 +70,13 @@ def test_voices_and_engines_lists():
 
 
 def test_flows_and_tasks_import_from_any_directory(tmp_path):
-    code = "import flows.render_episode, tasks.render, castline; print('ok')"
+    code = "import castline_flows.render_episode, castline_tasks.render, castline; print('ok')"
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 
 def test_library_imports_no_prefect_and_no_heavy_engines():
-    code = ("import sys, castline.render_plan, castline.stitch, castline.master, castline.encode, castline.cli; "
+    code = ("import sys, castline.render.plan, castline.render.stitch, castline.delivery.master, castline.audio.encode, castline_cli.main; "
             "bad = [m for m in ('prefect', 'onnxruntime', 'hibari', 'piper', 'torch') if m in sys.modules]; "
             "print(bad)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

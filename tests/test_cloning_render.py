@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import soundfile
 
-from castline.voice_ingest import add_voice
+from castline.voices.ingest import add_voice
 from conftest import speech_like
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def _render(prefect_api: str, folder: Path, engine: str, model: Path, *extra: st
     script = folder / "cloned.txt"
     script.write_text(SCRIPT, encoding="utf-8")
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
-    return subprocess.run([sys.executable, "-m", "castline", "render", str(script), "--out", str(folder / "out"),
+    return subprocess.run([sys.executable, "-m", "castline_cli", "render", str(script), "--out", str(folder / "out"),
                            "--engine", engine, "--model", str(model), "--voices-dir", str(_voices(folder, engine)),
                            "--cast", "1=ana", "2=ben", "--format", "wav,mp3", "--quiet",
                            # tiny random models make noise, not speech: QA has its own tests
@@ -77,7 +77,7 @@ def test_render_without_consent_is_refused_before_anything_runs(prefect_api, tmp
     profile.write_text(text[: text.index("consent:")] + text[text.index("ingest:"):], encoding="utf-8")
     script = tmp_path / "cloned.txt"
     script.write_text(SCRIPT, encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "castline", "render", str(script), "--out", str(tmp_path / "out"),
+    result = subprocess.run([sys.executable, "-m", "castline_cli", "render", str(script), "--out", str(tmp_path / "out"),
                              "--engine", "pocket-tts", "--model", str(model), "--voices-dir", str(voices),
                              "--cast", "1=ana", "2=ben"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2

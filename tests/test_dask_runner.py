@@ -9,7 +9,7 @@ from urllib.request import url2pathname
 
 import pytest
 
-from castline.options import RenderOptions
+from castline.render.options import RenderOptions
 from castline.qa.settings import QASettings
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ def _manifest(uri: str) -> dict:
 
 
 def test_dask_local_cluster_renders_the_same_master_as_threads(prefect_api, tmp_path, voices_dir):
-    from flows.render_episode import run_render
+    from castline_flows.render_episode import run_render
 
     script = tmp_path / "scaled.yaml"
     script.write_text(SCRIPT, encoding="utf-8")
@@ -39,7 +39,7 @@ def test_dask_local_cluster_renders_the_same_master_as_threads(prefect_api, tmp_
 def test_dask_address_of_a_running_cluster(prefect_api, tmp_path, voices_dir):
     from distributed import LocalCluster
 
-    from flows.render_episode import run_render
+    from castline_flows.render_episode import run_render
 
     script = tmp_path / "scaled.yaml"
     script.write_text(SCRIPT, encoding="utf-8")

@@ -19,7 +19,7 @@ GOOD = "1\n00:00:00,500 --> 00:00:02,000\nANA: Hola.\n"
 
 def castline(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     environment = {**os.environ, "CASTLINE_VOICES_DIR": str(REPO / "voices"), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "castline", "dub", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "castline_cli", "dub", *args], capture_output=True, text=True,
                           env=environment, timeout=300)
 
 
@@ -66,7 +66,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(files, case, expecte
         result = castline(*args)
         code, stderr = result.returncode, result.stderr
     else:
-        from castline.cli import main
+        from castline_cli.main import main
 
         monkeypatch.setenv("CASTLINE_VOICES_DIR", str(REPO / "voices"))
         code = main(["dub", *args])
@@ -93,7 +93,7 @@ def test_a_good_run_publishes_and_prints_a_summary(files, prefect_api):
 
 
 def test_dub_library_imports_no_prefect_and_no_heavy_engines():
-    code = ("import sys, castline.dub.pipeline, castline.dub.manifest, castline.cli_dub, castline.cli; "
+    code = ("import sys, castline.dub.pipeline, castline.dub.manifest, castline_cli.dub, castline_cli.main; "
             "bad = [m for m in ('prefect', 'onnxruntime', 'hibari', 'piper', 'torch') if m in sys.modules]; "
             "print(bad)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

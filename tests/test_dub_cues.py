@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from castline.dub.cues import load_cue_sheet, parse_cue_text
-from castline.errors import DubError
+from castline.core.errors import DubError
 
 CLEAN_SRT = """1
 00:00:01,000 --> 00:00:03,000

@@ -15,7 +15,7 @@ import soundfile
 
 from castline.dub.options import DubOptions
 from castline.engines.espeak import espeak_binary
-from castline.progress import listening
+from castline.core.progress import listening
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(espeak_binary() is None, reason="espeak-ng is not installed (apt-get install "
@@ -28,7 +28,7 @@ GERMAN = "WEBVTT\n\n00:00.500 --> 00:02.500\n<v Anna>Guten Morgen.\n\n00:03.000 
 def test_two_languages_in_parallel_through_the_flow(prefect_api, tmp_path, voices_dir):
     import httpx
 
-    from flows.dub_programme import run_dub
+    from castline_flows.dub_programme import run_dub
 
     rate = 44_100
     background = tmp_path / "show.flac"

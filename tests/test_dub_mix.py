@@ -18,7 +18,7 @@ from castline.dub.pipeline import dub_language
 from castline.dub.plan import prepare_dub
 from castline.dub.voicing import voice_language
 from castline.engines.espeak import espeak_binary
-from castline.errors import DubError
+from castline.core.errors import DubError
 from castline.storage import open_store
 
 needs_espeak = pytest.mark.skipif(espeak_binary() is None,

@@ -10,8 +10,8 @@ from castline.dub.options import DubOptions
 from castline.dub.plan import prepare_dub
 from castline.engines.espeak import EspeakEngine, espeak_binary, words_per_minute
 from castline.engines.registry import engine_names, voice_usability
-from castline.errors import DubError
-from castline.voices import load_voice_library
+from castline.core.errors import DubError
+from castline.voices.profiles import load_voice_library
 
 needs_espeak = pytest.mark.skipif(espeak_binary() is None,
                                   reason="espeak-ng is not installed (apt-get install espeak-ng; `make install` "

@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from castline.encode import deliver, measure_file
-from castline.master import master
-from castline.presets import PRESETS
+from castline.audio.encode import deliver, measure_file
+from castline.delivery.master import master
+from castline.dsp.presets import PRESETS
 from test_master import _programme
 
 RATE = 24_000
@@ -62,7 +62,7 @@ def test_opus_overshoot_is_corrected(mastered):
 
 
 def _encode_once(master_path, folder):
-    from castline.encode import encode_file
+    from castline.audio.encode import encode_file
 
     target = folder / "once.opus"
     encode_file(master_path, "opus", target)

@@ -7,8 +7,8 @@ from castline import PROJECT_SAMPLE_RATE
 from castline.audio.resample import resample
 from castline.engines.pool import get_engine, loaded_count, release_all
 from castline.engines.registry import engine_class, engine_names
-from castline.errors import EngineError
-from castline.voices import load_voice_library
+from castline.core.errors import EngineError
+from castline.voices.profiles import load_voice_library
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_gil_bound_engines_are_serialised_across_threads():
     import threading
     import time
 
-    from castline.synthesis import _engine_lock
+    from castline.render.synthesis import _engine_lock
 
     class Caps:
         def __init__(self, parallel):

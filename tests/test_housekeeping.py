@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.housekeeping import _pid_from_tags, run_tags, stop_orphaned_temporary_servers
+from castline_flows.housekeeping import _pid_from_tags, run_tags, stop_orphaned_temporary_servers
 
 # Stands in for Prefect's temporary server: same module argument on its command line, same env flag.
 FAKE_SERVER = ("import sys, time; time.sleep(60)  # prefect.server.api.server:create_app",)

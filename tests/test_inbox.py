@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from castline.inbox import InboxScript, due, read_record, scan_inbox, write_record
+from castline.inbox.scan import InboxScript, due, read_record, scan_inbox, write_record
 from castline.storage import open_store
 
 GOOD = "episode:\n  id: {id}\n  title: T\ncast:\n  host: {{voice: heart}}\nturns:\n" \
@@ -41,7 +41,7 @@ def test_due_scripts_by_content_and_attempts(tmp_path):
 
 @pytest.mark.slow
 def test_process_inbox_renders_each_content_once(prefect_api, tmp_path, voices_dir):
-    from flows.process_inbox import process_inbox
+    from castline_flows.process_inbox import process_inbox
 
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     _write(inbox, "one.yaml", GOOD.format(id="one", text="The first script, short and sweet."))

@@ -7,8 +7,8 @@ import pytest
 import soundfile
 
 from castline.dsp.loudness import LoudnessMeter
-from castline.master import master
-from castline.presets import PRESETS
+from castline.delivery.master import master
+from castline.dsp.presets import PRESETS
 from conftest import speech_like
 
 RATE = 24_000

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from castline.planner import Boundary, Chunk, plan_chunks, split_sentences
+from castline.render.chunking import Boundary, Chunk, plan_chunks, split_sentences
 from castline.script.load import load_script
 from castline.script.model import CastEntry, Episode, EpisodeMeta, SourceRef, Turn
 

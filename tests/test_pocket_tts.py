@@ -17,9 +17,9 @@ from pocket_tts_tiny import SAMPLES_PER_FRAME, build_tiny_pocket_tts, expected_f
 
 from castline.engines.base import Availability, EngineOptions
 from castline.engines.pocket_tts import PocketTTSEngine
-from castline.errors import EngineError
-from castline.hashing import sha256_file
-from castline.voices import ConsentRecord, ReferenceAudio, VoiceProfile
+from castline.core.errors import EngineError
+from castline.core.hashing import sha256_file
+from castline.voices.profiles import ConsentRecord, ReferenceAudio, VoiceProfile
 
 pytestmark = pytest.mark.skipif(not PocketTTSEngine.availability().usable,
                                 reason=PocketTTSEngine.availability().reason)
@@ -184,7 +184,7 @@ def test_identity_is_content_based_and_loads_nothing(tiny_dir, tmp_path, voices)
         import sys
         from castline.engines.base import EngineOptions
         from castline.engines.pocket_tts import PocketTTSEngine
-        from castline.voices import VoiceProfile
+        from castline.voices.profiles import VoiceProfile
         voice = VoiceProfile(voice_id="x", display_name="X", language="en", engine="pocket-tts", engine_voice="clone")
         assert "torch" not in sys.modules and "transformers" not in sys.modules, "import pulled in torch"
         assert PocketTTSEngine.availability().usable

@@ -13,10 +13,10 @@ import threading
 import numpy as np
 import pytest
 
-from castline.qa import whisper_model
+from castline.qa import asr_model as whisper_model
 from castline.qa.asr import Transcript, get_transcriber, loaded_transcribers, release_transcribers
 from castline.qa.wer import score
-from castline.qa.whisper_model import MODEL_BYTES, MODEL_SHA256, AsrError, default_whisper_model_dir
+from castline.qa.asr_model import MODEL_BYTES, MODEL_SHA256, AsrError, default_whisper_model_dir
 
 needs_whisper = pytest.mark.skipif(
     any(importlib.util.find_spec(name) is None for name in
@@ -34,7 +34,7 @@ JOE_TEXT = "Doctor Smith paid twelve thousand dollars on the third of March."
 def speech(voices_dir):
     """{voice id: (audio, sample_rate)} for one sentence each, at the engines' own rates."""
     from castline.engines.registry import engine_class
-    from castline.voices import load_voice_library
+    from castline.voices.profiles import load_voice_library
 
     library = load_voice_library(voices_dir)
     rendered = {}
@@ -170,7 +170,7 @@ def test_pool_gives_one_transcriber_per_thread_without_loading():
 
 
 def test_importing_the_qa_modules_does_not_import_heavy_libraries():
-    code = ("import sys, castline.qa.asr, castline.qa.wer, castline.qa.textnorm, castline.qa.whisper_model; "
+    code = ("import sys, castline.qa.asr, castline.qa.wer, castline.qa.textnorm, castline.qa.asr_model; "
             "heavy = [m for m in ('faster_whisper', 'ctranslate2', 'jiwer', 'av', 'tokenizers') if m in sys.modules]; "
             "print(heavy); sys.exit(1 if heavy else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,

@@ -12,13 +12,13 @@ import pytest
 import soundfile
 
 from castline.engines import registry
-from castline.options import RenderOptions
+from castline.render.options import RenderOptions
 from castline.qa.asr import Transcriber
 from castline.qa.listening import CAREFUL
 from castline.qa.settings import QASettings
-from castline.render_plan import prepare_render
+from castline.render.plan import prepare_render
 from castline.storage import open_store
-from castline.synthesis import synthesise_batch
+from castline.render.synthesis import synthesise_batch
 from conftest import speech_like
 from fake_engines import FlakyHibari, ToneWindows
 
@@ -34,7 +34,7 @@ def _plan(tmp_path, text, engine=None, **qa):
 
 def test_wrong_or_silent_first_takes_are_flagged_and_retried(tmp_path, monkeypatch):
     monkeypatch.setitem(registry.ENGINE_CLASSES, "flaky-hibari", "fake_engines:FlakyHibari")
-    import castline.render_plan as render_plan
+    import castline.render.plan as render_plan
 
     monkeypatch.setattr(render_plan, "voice_usability", lambda voice, engine=None: registry.Availability(True))
     FlakyHibari.takes = {}
@@ -68,7 +68,7 @@ def _count_whisper_windows(monkeypatch) -> list[tuple[int, float]]:
 
 def test_only_the_wrong_take_is_retried_and_every_round_is_heard_in_one_window(tmp_path, monkeypatch):
     monkeypatch.setitem(registry.ENGINE_CLASSES, "flaky-hibari", "fake_engines:FlakyHibari")
-    import castline.render_plan as render_plan
+    import castline.render.plan as render_plan
 
     monkeypatch.setattr(render_plan, "voice_usability", lambda voice, engine=None: registry.Availability(True))
     monkeypatch.setattr(FlakyHibari, "takes", {})
@@ -91,8 +91,8 @@ def test_only_the_wrong_take_is_retried_and_every_round_is_heard_in_one_window(t
 
 def test_windowed_lines_are_heard_together_and_failing_windows_retried_in_one_call(tmp_path, monkeypatch,
                                                                                    voices_dir):
-    from castline.voice_ingest import add_voice
-    from castline.window_synthesis import synthesise_windows
+    from castline.voices.ingest import add_voice
+    from castline.render.windows import synthesise_windows
 
     monkeypatch.setitem(registry.ENGINE_CLASSES, "tone-windows", "fake_engines:ToneWindows")
     monkeypatch.setattr(ToneWindows, "fail_seeds", set())
@@ -159,7 +159,7 @@ def test_strict_qa_refuses_to_publish(prefect_api, tmp_path):
     script.write_text("Speaker 1: Good morning.\nSpeaker 1: Guten Morgen, wie geht es Ihnen heute?\n",
                       encoding="utf-8")
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
-    result = subprocess.run([sys.executable, "-m", "castline", "render", str(script), "--out", str(tmp_path / "out"),
+    result = subprocess.run([sys.executable, "-m", "castline_cli", "render", str(script), "--out", str(tmp_path / "out"),
                              "--cast", "1=heart", "--qa", "strict", "--qa-attempts", "1", "--quiet"],
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode != 0
@@ -173,7 +173,7 @@ def test_castline_qa_rechecks_a_published_episode(prefect_api, tmp_path):
     script.write_text("Speaker 1: Hello and welcome.\nSpeaker 2: Thanks for having me on the show.\n",
                       encoding="utf-8")
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
-    rendered = subprocess.run([sys.executable, "-m", "castline", "render", str(script), "--out", str(tmp_path / "out"),
+    rendered = subprocess.run([sys.executable, "-m", "castline_cli", "render", str(script), "--out", str(tmp_path / "out"),
                                "--cast", "1=heart", "2=joe", "--qa", "off", "--quiet"],
                               capture_output=True, text=True, env=env, timeout=300)
     assert rendered.returncode == 0, rendered.stderr
@@ -181,13 +181,13 @@ def test_castline_qa_rechecks_a_published_episode(prefect_api, tmp_path):
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     release = folder / "releases" / manifest["release"]
     assert not (release / "qa.json").exists()  # QA was off
-    checked = subprocess.run([sys.executable, "-m", "castline", "qa", str(folder)], capture_output=True, text=True,
+    checked = subprocess.run([sys.executable, "-m", "castline_cli", "qa", str(folder)], capture_output=True, text=True,
                              timeout=300)
     assert checked.returncode == 0, checked.stderr
     assert "QA pass: 2 of 2 chunks passed" in checked.stdout or "QA warn" in checked.stdout
     qa = json.loads((release / "qa.json").read_text(encoding="utf-8"))
     assert len(qa["chunks"]) == 2 and all(c["transcript"] for c in qa["chunks"])
     assert [f["format"] for f in qa["files"]] == ["wav"]
-    missing = subprocess.run([sys.executable, "-m", "castline", "qa", str(tmp_path / "nowhere")],
+    missing = subprocess.run([sys.executable, "-m", "castline_cli", "qa", str(tmp_path / "nowhere")],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "manifest.json" in missing.stderr

@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from castline.dsp.loudness import measure_loudness
-from castline.qa.model import (VERDICTS, AttemptQA, ChunkQA, EpisodeQA, FileQA, SeamQA, SpeakerQA,
+from castline.qa.records import (VERDICTS, AttemptQA, ChunkQA, EpisodeQA, FileQA, SeamQA, SpeakerQA,
                                from_json, to_json, verdict_for)
 from castline.qa.report import (ENVELOPE_MAX_COLUMNS, ReportFiles, chunk_table, render_html,
                                 summarize_programme, summary_markdown, write_report)

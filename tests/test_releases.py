@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from castline.errors import StorageError
-from castline.publish import _VerifiedWriter
-from castline.releases import live_release, manifest_key, prune_releases, release_id, release_prefix, stored_releases
+from castline.core.errors import StorageError
+from castline.delivery.publish import _VerifiedWriter
+from castline.delivery.releases import live_release, manifest_key, prune_releases, release_id, release_prefix, stored_releases
 from castline.storage.local import LocalStore
 
 

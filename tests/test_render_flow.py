@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from castline.encode import measure_file
-from castline.options import RenderOptions
+from castline.audio.encode import measure_file
+from castline.render.options import RenderOptions
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def _release(folder: Path, manifest: dict) -> Path:
 
 @pytest.fixture(scope="module")
 def rendered(prefect_api, tmp_path_factory):
-    from flows.render_episode import run_render
+    from castline_flows.render_episode import run_render
 
     folder = tmp_path_factory.mktemp("flow")
     script = folder / "episode.yaml"
@@ -148,7 +148,7 @@ def test_srt_follows_chunk_timings(rendered):
 
 
 def test_rerender_synthesises_nothing_and_edit_rerenders_one_turn(rendered):
-    from flows.render_episode import run_render
+    from castline_flows.render_episode import run_render
 
     options, first, folder = rendered
     chunk_files = {c["uri"]: _path(c["uri"]).stat().st_mtime_ns for c in first["chunks"]}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from castline.options import RenderOptions
+from castline.render.options import RenderOptions
 from castline.qa.settings import QASettings
 from castline.storage import open_store
 
@@ -33,7 +33,7 @@ def _listed(manifest: dict) -> list[dict]:
 
 
 def test_render_to_s3_reads_back_with_checksums_and_resumes_from_the_bucket(prefect_api, s3_env, tmp_path):
-    from flows.render_episode import run_render
+    from castline_flows.render_episode import run_render
 
     bucket = s3_env.make_bucket()
     script = tmp_path / "episode.yaml"
@@ -76,7 +76,7 @@ def test_render_through_a_faulty_network_from_s3_inputs(prefect_api, s3_env, tmp
     """Script and voices read from s3://, output to s3://, every request through a proxy failing 20 %."""
     from fault_proxy import FaultProxy
 
-    from flows.render_episode import run_render
+    from castline_flows.render_episode import run_render
 
     bucket = s3_env.make_bucket()
     inputs = open_store(f"s3://{bucket}/inputs")
@@ -113,7 +113,7 @@ def test_cli_names_the_bucket_and_never_the_secret(s3_env, tmp_path):
         "wrong secret": ({"AWS_SECRET_ACCESS_KEY": wrong}, f"s3://{bucket}/shows", bucket),
     }
     for name, (extra, out, named) in cases.items():
-        result = subprocess.run([sys.executable, "-m", "castline", "render", str(script), "--out", out, "--qa", "off"],
+        result = subprocess.run([sys.executable, "-m", "castline_cli", "render", str(script), "--out", out, "--qa", "off"],
                                 capture_output=True, text=True, env={**os.environ, **extra}, timeout=120)
         assert result.returncode == 2, (name, result.stderr)
         lines = result.stderr.strip().splitlines()
@@ -130,7 +130,7 @@ def test_killed_upload_to_s3_resumes_without_uploading_again(prefect_api, s3_env
     bucket = s3_env.make_bucket()
     script = tmp_path / "episode.yaml"
     script.write_text(SCRIPT, encoding="utf-8")
-    command = [sys.executable, "-m", "castline", "render", str(script), "--out", f"s3://{bucket}/shows",
+    command = [sys.executable, "-m", "castline_cli", "render", str(script), "--out", f"s3://{bucket}/shows",
                "--format", "wav,flac", "--qa", "off", "--quiet"]
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
     killed = subprocess.run(command, capture_output=True, text=True, env={**env, "CASTLINE_KILL_AT": "publish:2"},

@@ -47,7 +47,7 @@ def _script(folder: Path) -> Path:
 
 
 def _command(script: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "castline", "render", str(script), "--out", str(out), "--format", "wav,flac",
+    return [sys.executable, "-m", "castline_cli", "render", str(script), "--out", str(out), "--format", "wav,flac",
             "--qa", "off", "--workers", "1", "--seed", "7", "--quiet"]
 
 
@@ -78,7 +78,7 @@ def _run_state(prefect_api: str, pid: int) -> str:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
     from prefect.client.schemas.sorting import FlowRunSort
 
-    from flows.housekeeping import PID_TAG
+    from castline_flows.housekeeping import PID_TAG
 
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"{PID_TAG}{pid}"])),

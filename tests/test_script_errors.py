@@ -9,7 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from castline.errors import CastlineError, ScriptError
+from castline.core.errors import CastlineError, ScriptError
 from castline.script.load import load_script
 from castline.script.textio import MAX_SCRIPT_BYTES
 

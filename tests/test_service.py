@@ -21,7 +21,7 @@ SCRIPT = "episode:\n  id: {id}\n  title: Served\ncast:\n  host: {{voice: heart}}
 
 
 def _castline(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "castline", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "castline_cli", *args], capture_output=True, text=True, env=env,
                           timeout=timeout)
 
 
@@ -36,7 +36,7 @@ def served(prefect_api, tmp_path_factory, voices_dir):
                                                      encoding="utf-8")
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
     log = open(folder / "serve.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "castline", "serve", "--inbox", str(folder / "inbox"),
+    process = subprocess.Popen([sys.executable, "-m", "castline_cli", "serve", "--inbox", str(folder / "inbox"),
                                 "--cron", "0 3 * * *", "--out", str(folder / "out"), "--qa", "off",
                                 "--voices-dir", str(voices_dir)], stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
@@ -112,7 +112,7 @@ def test_prefect_yaml_names_importable_flows(repo_root):
         path, function = deployment["entrypoint"].split(":")
         module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
         names[deployment["name"]] = getattr(module, function).name
-    from flows.deployments import INBOX_DEPLOYMENT_PATH, RENDER_DEPLOYMENT_PATH
+    from castline_flows.deployments import INBOX_DEPLOYMENT_PATH, RENDER_DEPLOYMENT_PATH
 
     assert f"{names['castline-render']}/castline-render" == RENDER_DEPLOYMENT_PATH
     assert f"{names['castline-inbox']}/castline-inbox" == INBOX_DEPLOYMENT_PATH

@@ -6,8 +6,8 @@ import soundfile
 
 from castline.dsp.loudness import LoudnessMeter
 from castline.dsp.seams import CLICK_THRESHOLD_DB, seam_jump_db, seam_report
-from castline.planner import Boundary
-from castline.stitch import StitchSettings, stitch
+from castline.render.chunking import Boundary
+from castline.render.stitch import StitchSettings, stitch
 from castline.storage import open_store
 from conftest import speech_like
 from stitch_helpers import store_synthetic_chunks

@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 
-from castline.errors import StorageError
+from castline.core.errors import StorageError
 from castline.storage import open_store, validate_key
 
 

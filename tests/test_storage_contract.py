@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from castline.errors import StorageError
+from castline.core.errors import StorageError
 from castline.storage import open_store
 
 

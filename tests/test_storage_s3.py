@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from castline.errors import StorageError
+from castline.core.errors import StorageError
 from castline.storage import S3Settings, fetch_input, open_store
 from castline.storage.s3 import SHA256_META, parse_s3_uri, s3_client
 from conftest import point_boto3_at

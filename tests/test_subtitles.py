@@ -1,4 +1,4 @@
-from castline.subtitles import Cue, to_srt, to_vtt
+from castline.delivery.subtitles import Cue, to_srt, to_vtt
 
 
 def test_srt_and_vtt_timings_come_from_samples():

@@ -1,9 +1,9 @@
 """Chunk synthesis: rows batched per voice for engines that batch, one call per chunk otherwise;
 work split into batches of about equal text."""
 
-from castline.planner import Boundary
-from castline.render_plan import ChunkJob
-from castline.synthesis import _row_groups, batch_jobs
+from castline.render.chunking import Boundary
+from castline.render.plan import ChunkJob
+from castline.render.synthesis import _row_groups, batch_jobs
 
 
 def _job(index, engine, voice, text=None):

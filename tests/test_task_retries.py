@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from prefect.states import Completed, Failed
 
-from castline.errors import StorageError
-from tasks.render import retry_unless_user_error
+from castline.core.errors import StorageError
+from castline_tasks.render import retry_unless_user_error
 
 
 def _failed(error: Exception):

@@ -3,7 +3,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, strategies as st
 
-from castline.timebase import ms_to_samples, samples_to_ms, samples_to_seconds, seconds_to_samples
+from castline.core.timebase import ms_to_samples, samples_to_ms, samples_to_seconds, seconds_to_samples
 
 RATES = [8000, 16000, 22050, 24000, 44100, 48000, 96000]
 

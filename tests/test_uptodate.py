@@ -2,11 +2,11 @@
 
 import json
 
-from castline.options import RenderOptions
-from castline.render_plan import prepare_render
-from castline.stitch import StitchSettings
+from castline.render.options import RenderOptions
+from castline.render.plan import prepare_render
+from castline.render.stitch import StitchSettings
 from castline.storage import open_store
-from castline.uptodate import current_manifest_uri, render_key
+from castline.delivery.uptodate import current_manifest_uri, render_key
 
 
 def _plan(tmp_path, text="Speaker 1: Hello there.\nSpeaker 2: Hi.\n", **options):

@@ -13,8 +13,8 @@ import soundfile
 
 from castline.engines.base import EngineOptions, Window, WindowError, WindowLine
 from castline.engines.vibevoice import DpmSolverScheduler, VibeVoiceEngine, token_budget, window_seconds
-from castline.errors import EngineError
-from castline.voices import ReferenceAudio, VoiceProfile
+from castline.core.errors import EngineError
+from castline.voices.profiles import ReferenceAudio, VoiceProfile
 from conftest import speech_like
 
 pytest.importorskip("transformers.models.vibevoice")
@@ -68,7 +68,7 @@ def test_import_availability_and_identity_do_not_import_torch(tiny_dir):
     code = ("import sys\n"
             "from castline.engines.base import EngineOptions\n"
             "from castline.engines.vibevoice import VibeVoiceEngine\n"
-            "from castline.voices import VoiceProfile\n"
+            "from castline.voices.profiles import VoiceProfile\n"
             "voice = VoiceProfile('v', 'v', 'en', 'vibevoice', 'v')\n"
             "assert VibeVoiceEngine.availability().usable\n"
             f"VibeVoiceEngine.identity(voice, EngineOptions(model={str(tiny_dir)!r}))\n"

@@ -10,9 +10,9 @@ import pytest
 import soundfile
 import yaml
 
-from castline.errors import VoiceError
-from castline.voice_ingest import add_voice, prepare_reference
-from castline.voices import load_voice_library
+from castline.core.errors import VoiceError
+from castline.voices.ingest import add_voice, prepare_reference
+from castline.voices.profiles import load_voice_library
 from conftest import speech_like
 
 CORPUS_VOICES = ["en-Alice_woman", "en-Carter_man", "en-Frank_man", "en-Mary_woman_bgm", "en-Maya_woman",
@@ -68,7 +68,7 @@ def test_synthetic_problems_are_reported(tmp_path):
 
 
 def test_any_format_and_rate(tmp_path):
-    from castline.encode import ffmpeg_exe
+    from castline.audio.encode import ffmpeg_exe
 
     stereo = np.stack([speech_like(5.0, 44_100, seed=2), speech_like(5.0, 44_100, seed=3)], axis=1)
     wav = _write(tmp_path, "stereo44.wav", stereo, rate=44_100)
@@ -103,8 +103,8 @@ def test_cloning_without_consent_is_refused(tmp_path, monkeypatch, voices_dir):
     import shutil
 
     from castline.engines import registry
-    from castline.options import RenderOptions
-    from castline.render_plan import prepare_render
+    from castline.render.options import RenderOptions
+    from castline.render.plan import prepare_render
 
     monkeypatch.setitem(registry.ENGINE_CLASSES, "tone-cloner", "fake_engines:ToneCloner")
     voices = tmp_path / "voices"
@@ -133,14 +133,14 @@ def test_cli_voices_add_then_list(tmp_path, voices_dir):
     shutil.copytree(voices_dir, voices)
     reference = _write(tmp_path, "ref.wav", speech_like(5.0, 24_000, seed=6))
     env = {**os.environ, "CASTLINE_VOICES_DIR": str(voices)}
-    added = subprocess.run([sys.executable, "-m", "castline", "voices", "add", "cleo", "--ref", str(reference),
+    added = subprocess.run([sys.executable, "-m", "castline_cli", "voices", "add", "cleo", "--ref", str(reference),
                             "--consent-statement", "I, Cleo, agree."], capture_output=True, text=True, env=env)
     assert added.returncode == 0, added.stderr
     assert "added voice 'cleo' version 1" in added.stdout
-    missing = subprocess.run([sys.executable, "-m", "castline", "voices", "add", "dan", "--ref", str(reference)],
+    missing = subprocess.run([sys.executable, "-m", "castline_cli", "voices", "add", "dan", "--ref", str(reference)],
                              capture_output=True, text=True, env=env)
     assert missing.returncode == 2 and "--consent" in missing.stderr
-    listed = subprocess.run([sys.executable, "-m", "castline", "voices", "list"], capture_output=True, text=True,
+    listed = subprocess.run([sys.executable, "-m", "castline_cli", "voices", "list"], capture_output=True, text=True,
                             env=env)
     assert "cleo" in listed.stdout and "clone" in listed.stdout
 

@@ -2,8 +2,8 @@
 import pytest
 
 from castline.engines.registry import voice_usability
-from castline.errors import VoiceError
-from castline.voices import load_voice_library, load_voice_profile
+from castline.core.errors import VoiceError
+from castline.voices.profiles import load_voice_library, load_voice_profile
 
 
 def test_bundled_voices_load_and_are_usable(voices_dir):

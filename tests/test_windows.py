@@ -9,14 +9,14 @@ import soundfile
 
 from castline.dsp.seams import seam_report
 from castline.engines import registry
-from castline.errors import EngineError
-from castline.options import RenderOptions
+from castline.core.errors import EngineError
+from castline.render.options import RenderOptions
 from castline.qa.settings import QASettings
-from castline.render_plan import prepare_render
-from castline.stitch import stitch
+from castline.render.plan import prepare_render
+from castline.render.stitch import stitch
 from castline.storage import open_store
-from castline.voice_ingest import add_voice
-from castline.window_synthesis import batch_windows, synthesise_windows
+from castline.voices.ingest import add_voice
+from castline.render.windows import batch_windows, synthesise_windows
 from conftest import speech_like
 from fake_engines import ToneWindows
 

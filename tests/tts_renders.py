@@ -7,7 +7,7 @@ import pytest
 from castline import PROJECT_SAMPLE_RATE
 from castline.audio.resample import resample
 from castline.engines.registry import engine_class
-from castline.voices import load_voice_library
+from castline.voices.profiles import load_voice_library
 
 
 def render_sentences(engine_name, voice_id, texts, voices_dir):

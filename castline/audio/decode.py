@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from castline.errors import CastlineError
+from castline.core.errors import CastlineError
 
 _RATE = re.compile(r"Audio: [^\n]*?(\d+) Hz")
 
@@ -30,7 +30,7 @@ def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
 
 
 def _decode_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
-    from castline.encode import ffmpeg_exe
+    from castline.audio.encode import ffmpeg_exe
 
     probe = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path)], capture_output=True,
                            text=True)

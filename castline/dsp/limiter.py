@@ -30,7 +30,7 @@ import numpy as np
 from scipy.ndimage import minimum_filter1d
 
 from castline.dsp.truepeak import HALF_TAPS, TruePeakEnvelope, as_channels_first
-from castline.timebase import ms_to_samples
+from castline.core.timebase import ms_to_samples
 
 MAIN_MARGIN_DB = 0.1
 """The main gain computer aims this far under the ceiling (dB)."""

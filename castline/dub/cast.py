@@ -28,8 +28,8 @@ from pathlib import Path
 import yaml
 
 from castline.engines.registry import voice_usability
-from castline.errors import DubError, VoiceError
-from castline.voices import VoiceLibrary, VoiceProfile
+from castline.core.errors import DubError, VoiceError
+from castline.voices.profiles import VoiceLibrary, VoiceProfile
 
 DEFAULT_SPEAKER = "default"
 """The speaker of cues whose text names nobody."""

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
-from castline.errors import DubError, ScriptError
+from castline.core.errors import DubError, ScriptError
 from castline.script.textio import read_script_text
 
 MS_PER_CHARACTER = 70

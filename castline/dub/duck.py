@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from castline.dub.options import DuckSettings
-from castline.timebase import ms_to_samples
+from castline.core.timebase import ms_to_samples
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from castline.dub.options import FitSettings
-from castline.timebase import ms_to_samples
+from castline.core.timebase import ms_to_samples
 
 
 RATE_ATTEMPTS = 3

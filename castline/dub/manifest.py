@@ -10,11 +10,11 @@ from castline import __version__
 from castline.dub.mix import MixResult
 from castline.dub.plan import LanguagePlan
 from castline.dub.voicing import VoicedLanguage, VoicedUnit
-from castline.manifest import PublishedFile, _file_entry, reading_dict
-from castline.presets import PRESETS
+from castline.delivery.manifest import PublishedFile, _file_entry, reading_dict
+from castline.dsp.presets import PRESETS
 from castline.storage import ObjectInfo
-from castline.subtitles import Cue as SubtitleCue
-from castline.timebase import samples_to_ms, samples_to_seconds
+from castline.delivery.subtitles import Cue as SubtitleCue
+from castline.core.timebase import samples_to_ms, samples_to_seconds
 
 SCHEMA = "castline.dub/1"
 

@@ -22,11 +22,11 @@ from castline.dsp.loudness import LoudnessMeter, LoudnessReading
 from castline.dub.duck import DuckEnvelope
 from castline.dub.plan import NO_BACKGROUND_TAIL_MS, LanguagePlan
 from castline.dub.voicing import VoicedLanguage, VoicedUnit
-from castline.encode import EncodedFile, deliver
-from castline.master import MasterResult, master
-from castline.presets import PRESETS
-from castline.progress import emit
-from castline.timebase import ms_to_samples
+from castline.audio.encode import EncodedFile, deliver
+from castline.delivery.master import MasterResult, master
+from castline.dsp.presets import PRESETS
+from castline.core.progress import emit
+from castline.core.timebase import ms_to_samples
 
 BLOCK_SAMPLES = 65_536
 MAX_SPEAKER_GAIN_DB = 20.0

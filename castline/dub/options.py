@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from castline.engines.base import EngineOptions
-from castline.options import SUPPORTED_FORMATS
-from castline.presets import PRESETS
+from castline.render.options import SUPPORTED_FORMATS
+from castline.dsp.presets import PRESETS
 
 OVERRUN_POLICIES = ("allow-overlap", "truncate", "fail")
 DEFAULT_SAMPLE_RATE = 48_000

@@ -18,11 +18,11 @@ from castline.dub.cues import CueSheet, load_cue_sheet
 from castline.dub.options import DEFAULT_SAMPLE_RATE, DubOptions
 from castline.dub.stretch import stretcher_name
 from castline.engines.registry import engine_class
-from castline.errors import DubError, StorageError
-from castline.hashing import derive_seed, sha256_file
+from castline.core.errors import DubError, StorageError
+from castline.core.hashing import derive_seed, sha256_file
 from castline.storage import open_store, validate_key
-from castline.timebase import ms_to_samples
-from castline.voices import VoiceProfile, default_voices_dir, load_voice_library
+from castline.core.timebase import ms_to_samples
+from castline.voices.profiles import VoiceProfile, default_voices_dir, load_voice_library
 
 NO_BACKGROUND_TAIL_MS = 500
 """Without a background, the mix ends this long after the last speech (or slot) ends."""

@@ -9,10 +9,10 @@ from castline.dub.manifest import build_dub_manifest, subtitle_cues
 from castline.dub.mix import MixResult
 from castline.dub.plan import LanguagePlan
 from castline.dub.voicing import VoicedLanguage
-from castline.encode import CODECS, EncodedFile
-from castline.manifest import PublishedFile, manifest_json
+from castline.audio.encode import CODECS, EncodedFile
+from castline.delivery.manifest import PublishedFile, manifest_json
 from castline.storage import ObjectInfo, Store
-from castline.subtitles import to_srt, to_vtt
+from castline.delivery.subtitles import to_srt, to_vtt
 
 
 def publish_language(store: Store, plan: LanguagePlan, voiced: VoicedLanguage, mixed: MixResult,

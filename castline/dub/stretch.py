@@ -9,8 +9,8 @@ import subprocess
 
 import numpy as np
 
-from castline.encode import ffmpeg_exe
-from castline.errors import CastlineError
+from castline.audio.encode import ffmpeg_exe
+from castline.core.errors import CastlineError
 
 
 @functools.lru_cache(maxsize=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from castline.dsp.edges import apply_fades, speech_bounds
-from castline.timebase import ms_to_samples
+from castline.core.timebase import ms_to_samples
 
 ONSET_THRESHOLD_DBFS = -45.0
 """Speech starts at the first sample this loud (near the first 10 ms frame this loud in RMS)."""

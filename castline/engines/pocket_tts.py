@@ -29,8 +29,8 @@ import numpy as np
 from castline.engines.base import Availability, Engine, EngineCapabilities, EngineOptions
 from castline.engines.textprep import plain_punctuation
 from castline.engines.cloning import from_transformers, reference_voice_availability, transformers_model_availability
-from castline.errors import EngineError
-from castline.voices import VoiceProfile
+from castline.core.errors import EngineError
+from castline.voices.profiles import VoiceProfile
 
 MAX_ROWS_PER_CALL = 16
 """Rows per ``generate`` call; longer lists are split (every row runs until the batch's longest ends)."""

@@ -6,8 +6,8 @@ import importlib
 from typing import Type
 
 from castline.engines.base import Availability, Engine
-from castline.errors import EngineError
-from castline.voices import VoiceProfile
+from castline.core.errors import EngineError
+from castline.voices.profiles import VoiceProfile
 
 ENGINE_CLASSES: dict[str, str] = {
     "espeak": "castline.engines.espeak:EspeakEngine",

@@ -33,8 +33,8 @@ import numpy as np
 from castline.engines.base import (Availability, EngineCapabilities, EngineOptions, Window, WindowError,
                                    WindowLine, WindowedEngine)
 from castline.engines.cloning import from_transformers, reference_voice_availability, transformers_model_availability
-from castline.errors import EngineError
-from castline.voices import VoiceProfile
+from castline.core.errors import EngineError
+from castline.voices.profiles import VoiceProfile
 
 SAMPLE_RATE = 24_000
 # Bump when anything here that shapes the audio changes (prompt building, noise drawing, scheduler).

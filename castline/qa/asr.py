@@ -11,7 +11,7 @@ import numpy as np
 
 from castline.audio.resample import resample
 from castline.qa.listening import CAREFUL, Listening
-from castline.qa.whisper_model import AsrError, default_whisper_model_dir
+from castline.qa.asr_model import AsrError, default_whisper_model_dir
 
 WHISPER_SAMPLE_RATE = 16_000
 """Whisper's input rate (Hz)."""

@@ -11,15 +11,14 @@ from typing import Sequence
 import numpy as np
 import soundfile
 
-from castline.compliance import compliance_problems
+from castline.dsp.compliance import compliance_problems
 from castline.dsp.seams import CLICK_THRESHOLD_DB, seam_jump_db
-from castline.encode import EncodedFile
-from castline.errors import DeliveryError
+from castline.audio.encode import EncodedFile
+from castline.core.errors import DeliveryError
 from castline.qa.chunk_check import ChunkCheck
-from castline.qa.model import ChunkQA, EpisodeQA, FileQA, SeamQA, SpeakerQA, verdict_for
-from castline.presets import Preset
+from castline.qa.records import ChunkQA, EpisodeQA, FileQA, SeamQA, SpeakerQA, verdict_for
+from castline.dsp.presets import Preset
 from castline.qa.settings import QASettings
-from castline.render_plan import ChunkJob, RenderPlan
 
 SEAM_CONTEXT_SAMPLES = 1024
 """Samples read either side of a join: the seam metric looks at ±1 ms and two 18 ms windows."""
@@ -31,6 +30,18 @@ class QAFailed(DeliveryError):
 
 
 @dataclass(frozen=True)
+class ChunkFacts:
+    """What episode QA knows of one chunk: where it sits in the script and who speaks it."""
+
+    index: int
+    turn: int
+    speaker: str
+    voice_id: str
+    engine: str
+    text: str
+
+
+@dataclass(frozen=True)
 class EpisodeFacts:
     """What episode QA needs to know besides the audio: ids, language, preset, QA settings, chunks."""
 
@@ -38,12 +49,7 @@ class EpisodeFacts:
     language: str
     preset: Preset
     settings: QASettings
-    jobs: tuple[ChunkJob, ...]
-
-    @classmethod
-    def of(cls, plan: RenderPlan) -> "EpisodeFacts":
-        return cls(plan.episode.meta.episode_id, plan.episode.meta.language, plan.preset, plan.options.qa,
-                   plan.jobs)
+    jobs: tuple[ChunkFacts, ...]
 
 
 def episode_qa(facts: EpisodeFacts, checks: Sequence[ChunkCheck | None], spans: Sequence[tuple[int, int]],
@@ -92,7 +98,7 @@ def enforce(qa: EpisodeQA) -> None:
 
 
 def _attempts(check: ChunkCheck | None):
-    from castline.qa.model import AttemptQA
+    from castline.qa.records import AttemptQA
 
     if check is None:
         return ()
@@ -100,7 +106,7 @@ def _attempts(check: ChunkCheck | None):
                  for attempt, seed, wer, flags, chosen in check.attempt_log)
 
 
-def _speaker_flags(jobs: Sequence[ChunkJob], checks: Sequence[ChunkCheck | None]) -> dict[int, tuple[str, ...]]:
+def _speaker_flags(jobs: Sequence[ChunkFacts], checks: Sequence[ChunkCheck | None]) -> dict[int, tuple[str, ...]]:
     """Per chunk, speaker-check flags; the identity compared is the voice (two speakers may share one)."""
     from castline.qa.speaker import check_embeddings
 

@@ -22,8 +22,8 @@ import numpy as np
 import soundfile as sf
 
 from castline.dsp.loudness import SHORT_TERM_SUB_BLOCKS, SUB_BLOCKS_PER_SECOND, LoudnessMeter
-from castline.qa.model import ChunkQA, EpisodeQA, to_json
-from castline.timebase import samples_to_seconds
+from castline.qa.records import ChunkQA, EpisodeQA, to_json
+from castline.core.timebase import samples_to_seconds
 
 QA_JSON = "qa.json"
 REPORT_HTML = "report.html"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from castline.hashing import content_hash
+from castline.core.hashing import content_hash
 from castline.qa.listening import DEFAULT_QUICK_SPEED, MAX_SPEED
 
 POLICIES = ("off", "warn", "strict")

@@ -52,7 +52,7 @@ measured 66–101 dB (their pauses are near digital silence), the five clean rea
 43–50 dB (none): a background within about 30 dB of the speech is flagged."""
 QUIET_TONAL_PERSISTENCE_MUSIC = 0.6
 """Share of spectral peaks in the quietest quarter of frames that persist to the next frame
-(castline.voice_ingest's cue, same threshold): chord beds 20–30 dB under the speech measured
+(castline.voices.ingest's cue, same threshold): chord beds 20–30 dB under the speech measured
 0.66–0.96, pink and white noise there 0.00–0.47, the real reference with music 0.73."""
 SUSTAINED_PEAK_MS = 400.0
 """A spectral peak that stays in the same 5.9 Hz bin (170 ms STFT) this long is a held note:
@@ -175,7 +175,7 @@ def non_speech_energy_check(audio: np.ndarray, sample_rate: int,
 
     ``value``: speech-to-pause level difference (dB, ``speech_to_pause_db``).
     Flags "music" when notes are held (``sustained_tone_fraction``) or when the pauses are
-    loud and their spectral peaks persist (tonal persistence, as castline.voice_ingest measures
+    loud and their spectral peaks persist (tonal persistence, as castline.voices.ingest measures
     reference clips); "noise" when the pauses are loud without that tonal cue.
     """
     gap_db = speech_to_pause_db(audio, sample_rate)
@@ -202,9 +202,9 @@ def speech_to_pause_db(audio: np.ndarray, sample_rate: int) -> float:
 
 
 def quiet_tonal_persistence(audio: np.ndarray, sample_rate: int) -> float:
-    """castline.voice_ingest's music cue: share of prominent spectral peaks (100–4000 Hz) in the
+    """castline.voices.ingest's music cue: share of prominent spectral peaks (100–4000 Hz) in the
     quietest quarter of frames that are peaks in the next frame too (0…1)."""
-    from castline.voice_ingest import analyse_reference
+    from castline.voices.ingest import analyse_reference
 
     if audio.size < 4096:
         return 0.0

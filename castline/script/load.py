@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from castline.errors import ScriptError, VoiceError
+from castline.core.errors import ScriptError, VoiceError
 from castline.script.model import CastEntry, Episode, EpisodeMeta
 from castline.script.plaintext_format import parse_plaintext
 from castline.script.textio import read_script_text

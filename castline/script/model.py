@@ -21,7 +21,7 @@ class EpisodeMeta:
     """Episode-level settings.
 
     ``episode_id`` is safe to use as a storage path segment (``[A-Za-z0-9][A-Za-z0-9._-]*``).
-    ``preset`` names a delivery preset (see ``castline.presets``).
+    ``preset`` names a delivery preset (see ``castline.dsp.presets``).
     """
 
     episode_id: str

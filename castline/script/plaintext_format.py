@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from castline.errors import ScriptError
+from castline.core.errors import ScriptError
 from castline.script.model import SourceRef, Turn
 
 # A full-width colon is accepted because CJK keyboards produce it.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from castline.errors import ScriptError
+from castline.core.errors import ScriptError
 
 MAX_SCRIPT_BYTES = 5 * 1024 * 1024
 """Largest script file accepted, in bytes (a 100-minute script is ~110 KB)."""

@@ -16,7 +16,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from castline.errors import ScriptError
+from castline.core.errors import ScriptError
 from castline.script.model import Chapter, SourceRef, Turn
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 from urllib.parse import unquote, urlparse
 
-from castline.errors import StorageError
+from castline.core.errors import StorageError
 from castline.storage.s3_settings import S3Settings
 
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from castline.errors import StorageError
+from castline.core.errors import StorageError
 from castline.storage.base import ObjectInfo, Store, validate_key
 
 _TEMP_MARK = ".castline-tmp-"

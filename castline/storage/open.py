@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from castline.errors import StorageError
+from castline.core.errors import StorageError
 from castline.storage.base import Store
 from castline.storage.s3_settings import S3Settings
 

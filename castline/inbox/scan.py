@@ -18,7 +18,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 
-from castline.errors import StorageError
+from castline.core.errors import StorageError
 from castline.storage import Store
 
 SCRIPT_SUFFIXES = (".yaml", ".yml", ".txt")

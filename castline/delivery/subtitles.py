@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from castline.timebase import samples_to_ms
+from castline.core.timebase import samples_to_ms
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from castline.encode import CODECS, EncodedFile
-from castline.errors import StorageError
-from castline.hashing import sha256_file
-from castline.manifest import PublishedFile, RenderStats, build_manifest, manifest_json
-from castline.master import MasterResult
-from castline.progress import emit
-from castline.releases import live_release, manifest_key, prune_releases, release_id, release_prefix
-from castline.render_plan import RenderPlan
-from castline.stitch import StitchResult
+from castline.audio.encode import CODECS, EncodedFile
+from castline.core.errors import StorageError
+from castline.core.hashing import sha256_file
+from castline.delivery.manifest import PublishedFile, RenderStats, build_manifest, manifest_json
+from castline.delivery.master import MasterResult
+from castline.core.progress import emit
+from castline.delivery.releases import live_release, manifest_key, prune_releases, release_id, release_prefix
+from castline.render.plan import RenderPlan
+from castline.render.stitch import StitchResult
 from castline.storage import ObjectInfo, Store
-from castline.subtitles import Cue, to_srt, to_vtt
-from castline.synthesis import ChunkRecord
+from castline.delivery.subtitles import Cue, to_srt, to_vtt
+from castline.render.synthesis import ChunkRecord
 
 
 def transcript_cues(plan: RenderPlan, stitched: StitchResult) -> list[Cue]:
@@ -48,7 +48,7 @@ def publish_episode(store: Store, plan: RenderPlan, records: Sequence[ChunkRecor
     Files: ``episode.<ext>``, ``transcript.srt|vtt``, the QA report files and the release's own
     ``manifest.json``; last, ``<episode>/manifest.json``. An object already stored under the release
     with the same SHA-256 (a run killed while publishing) is not uploaded again. See
-    ``castline.releases`` for the layout and why readers never see a mix of two releases.
+    ``castline.delivery.releases`` for the layout and why readers never see a mix of two releases.
     """
     episode_id = plan.episode.meta.episode_id
     release = release_id(stats.render_key)

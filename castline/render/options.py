@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from castline.engines.base import EngineOptions
-from castline.presets import PRESETS
+from castline.dsp.presets import PRESETS
 from castline.qa.settings import QASettings
 
 SUPPORTED_FORMATS = ("wav", "flac", "mp3", "opus")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 
-from castline.errors import StorageError
+from castline.core.errors import StorageError
 from castline.storage import Store
 
 RELEASES_FOLDER = "releases"

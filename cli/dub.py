@@ -58,8 +58,8 @@ def run_dub_command(args: argparse.Namespace) -> int:
     from castline.dub.options import DubOptions, DuckSettings, FitSettings
     from castline.dub.plan import prepare_dub
     from castline.engines.base import EngineOptions
-    from castline.errors import DubError
-    from castline.runtime import configure_prefect_environment
+    from castline.core.errors import DubError
+    from castline.core.runtime import configure_prefect_environment
 
     formats = tuple(part.strip().lower() for part in args.format.split(",") if part.strip())
     options = DubOptions(
@@ -92,8 +92,8 @@ def run_dub_command(args: argparse.Namespace) -> int:
 
 
 def _run_with_progress(options, languages: list[str], *, quiet: bool) -> dict[str, str]:
-    from castline.progress import ProgressEvent, listening
-    from flows.dub_programme import run_dub
+    from castline.core.progress import ProgressEvent, listening
+    from castline_flows.dub_programme import run_dub
 
     if quiet or not sys.stderr.isatty():
         def announce(event: ProgressEvent) -> None:

@@ -13,12 +13,12 @@ import soundfile
 from castline.audio.chunkfile import read_chunk
 from castline.dsp.edges import apply_fades, equal_power_crossfade, remove_dc, speech_bounds
 from castline.dsp.loudness import LoudnessMeter, LoudnessReading
-from castline.planner import Boundary
-from castline.progress import emit
-from castline.render_plan import ChunkJob
+from castline.render.chunking import Boundary
+from castline.core.progress import emit
+from castline.render.plan import ChunkJob
 from castline.storage import Store
-from castline.synthesis import ChunkRecord, audio_key
-from castline.timebase import ms_to_samples
+from castline.render.synthesis import ChunkRecord, audio_key
+from castline.core.timebase import ms_to_samples
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class StitchSettings:
 
     @classmethod
     def with_pauses(cls, pauses_ms: tuple[tuple[str, int], ...]) -> "StitchSettings":
-        """Defaults with named pauses overridden (names as in ``castline.options.PAUSE_NAMES``)."""
+        """Defaults with named pauses overridden (names as in ``castline.render.options.PAUSE_NAMES``)."""
         from dataclasses import replace
 
         return replace(cls(), **{PAUSE_FIELDS[name]: value for name, value in pauses_ms})

@@ -19,12 +19,12 @@ from castline.audio.resample import resample
 from castline.dsp.loudness import LoudnessMeter
 from castline.engines.pool import get_engine
 from castline.engines.registry import engine_class
-from castline.errors import EngineError
-from castline.hashing import derive_seed
-from castline.progress import emit
+from castline.core.errors import EngineError
+from castline.core.hashing import derive_seed
+from castline.core.progress import emit
 from castline.qa.chunk_check import ChunkCheck, Take, check_takes, choose_best
 from castline.qa.signal_checks import WORDS_PER_MINUTE_BAND
-from castline.render_plan import ChunkJob, RenderPlan
+from castline.render.plan import ChunkJob, RenderPlan
 from castline.storage import Store
 
 CACHE_PREFIX = "_cache/chunks"

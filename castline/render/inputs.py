@@ -6,7 +6,7 @@ import dataclasses
 from contextlib import ExitStack, contextmanager
 from typing import Iterator
 
-from castline.options import RenderOptions
+from castline.render.options import RenderOptions
 from castline.storage.inputs import fetch_input
 
 

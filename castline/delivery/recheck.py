@@ -9,10 +9,10 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from castline.audio.chunkfile import read_chunk
-from castline.encode import CODECS, measure_file
-from castline.errors import CastlineError
+from castline.audio.encode import CODECS, measure_file
+from castline.core.errors import CastlineError
 from castline.qa.chunk_check import ChunkCheck, Take, check_takes
-from castline.qa.model import EpisodeQA
+from castline.qa.records import EpisodeQA
 from castline.qa.settings import QASettings
 from castline.qa.signal_checks import WORDS_PER_MINUTE_BAND
 
@@ -25,11 +25,11 @@ def recheck_episode(output: str | Path, settings: QASettings) -> tuple[EpisodeQA
     every delivered file, and write a fresh qa.json / report.html beside the manifest.
 
     Needs only what the store holds (manifest, chunk audio, episode files), not the script."""
-    from castline.planner import Boundary
-    from castline.presets import PRESETS
+    from castline.render.chunking import Boundary
+    from castline.dsp.presets import PRESETS
     from castline.qa.episode import EpisodeFacts, episode_qa
     from castline.qa.report import write_report
-    from castline.render_plan import ChunkJob
+    from castline.render.plan import ChunkJob
     from castline.storage import open_store
 
     manifest_path = Path(output)
@@ -100,7 +100,7 @@ def _local(uri: str) -> Path:
 
 
 def _measured(item: dict):
-    from castline.encode import EncodedFile
+    from castline.audio.encode import EncodedFile
 
     path = _local(item["uri"])
     rate = CODECS[item["format"]].sample_rate or item["measured_sample_rate"]

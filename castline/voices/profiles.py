@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from castline.errors import VoiceError
+from castline.core.errors import VoiceError
 
 VOICE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _ALLOWED_KEYS = {"id", "name", "language", "engine", "engine_voice", "engine_options", "description",

@@ -10,13 +10,13 @@ from typing import Sequence
 
 from castline import __version__
 from castline.dsp.loudness import LoudnessReading
-from castline.encode import CODECS, EncodedFile
-from castline.master import MasterResult
-from castline.render_plan import RenderPlan
-from castline.stitch import StitchResult
+from castline.audio.encode import CODECS, EncodedFile
+from castline.delivery.master import MasterResult
+from castline.render.plan import RenderPlan
+from castline.render.stitch import StitchResult
 from castline.storage import ObjectInfo
-from castline.synthesis import ChunkRecord
-from castline.timebase import samples_to_seconds
+from castline.render.synthesis import ChunkRecord
+from castline.core.timebase import samples_to_seconds
 
 SCHEMA = "castline.episode/1"
 

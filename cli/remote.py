@@ -12,14 +12,14 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from castline.errors import CastlineError
+from castline.core.errors import CastlineError
 
 FINAL_OK = {"COMPLETED"}
 FINAL_BAD = {"FAILED", "CRASHED", "CANCELLED"}
 
 
 def add_remote_commands(commands) -> None:
-    from castline.cli import add_render_options
+    from castline_cli.main import add_render_options
 
     serve = commands.add_parser("serve", help="serve castline's deployments (renders, and an inbox on a schedule)")
     serve.add_argument("--inbox", help="folder or s3:// prefix to scan for new scripts")
@@ -54,8 +54,8 @@ def _need_server(command: str) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from castline.options import RenderOptions
-    from castline.runtime import configure_prefect_environment
+    from castline.render.options import RenderOptions
+    from castline.core.runtime import configure_prefect_environment
 
     _need_server("serve")
     formats = tuple(part.strip().lower() for part in args.format.split(",") if part.strip())
@@ -73,7 +73,7 @@ def _serve(args: argparse.Namespace) -> int:
                  "qa": {"policy": args.qa}}
         _check_cron(args.cron)
     configure_prefect_environment(console_level="INFO")
-    from flows.deployments import serve_castline
+    from castline_flows.deployments import serve_castline
 
     serve_castline(inbox=inbox, cron=args.cron if inbox else None, limit=args.limit)
     return 0
@@ -82,13 +82,13 @@ def _serve(args: argparse.Namespace) -> int:
 def _submit(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from castline.cli import render_options
-    from castline.hashing import content_hash, sha256_file
-    from castline.render_plan import prepare_render
-    from castline.runtime import configure_prefect_environment
+    from castline_cli.main import render_options
+    from castline.core.hashing import content_hash, sha256_file
+    from castline.render.plan import prepare_render
+    from castline.core.runtime import configure_prefect_environment
 
     _need_server("submit")
-    from castline.render_inputs import local_inputs
+    from castline.render.inputs import local_inputs
 
     options = render_options(args)
     with local_inputs(options) as local_options:
@@ -109,7 +109,7 @@ def _submit(args: argparse.Namespace) -> int:
     configure_prefect_environment()
     from prefect.deployments import run_deployment
 
-    from flows.deployments import RENDER_DEPLOYMENT_PATH
+    from castline_flows.deployments import RENDER_DEPLOYMENT_PATH
 
     try:
         run = run_deployment(RENDER_DEPLOYMENT_PATH, parameters=parameters, timeout=0, idempotency_key=key,
@@ -126,7 +126,7 @@ def _submit(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from uuid import UUID
 
-    from castline.runtime import configure_prefect_environment
+    from castline.core.runtime import configure_prefect_environment
 
     _need_server("status")
     try:
@@ -150,7 +150,7 @@ def _read_run(run_id) -> tuple[str, list[str]]:
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
-    from flows.render_episode import MANIFEST_ARTIFACT
+    from castline_flows.render_episode import MANIFEST_ARTIFACT
 
     with get_client(sync_client=True) as client:
         try:

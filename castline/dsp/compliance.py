@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from castline.dsp.loudness import LoudnessReading
-from castline.presets import Preset
+from castline.dsp.presets import Preset
 
 PEAK_TOLERANCE_DB = 0.0
 

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 
 from castline import PROJECT_SAMPLE_RATE
 from castline.engines.registry import engine_class, voice_usability
-from castline.errors import VoiceError
-from castline.hashing import content_hash, derive_seed
-from castline.options import RenderOptions
-from castline.planner import Boundary, plan_chunks
-from castline.presets import PRESETS, Preset
+from castline.qa.episode import ChunkFacts, EpisodeFacts
+from castline.core.errors import VoiceError
+from castline.core.hashing import content_hash, derive_seed
+from castline.render.options import RenderOptions
+from castline.render.chunking import Boundary, plan_chunks
+from castline.dsp.presets import PRESETS, Preset
 from castline.script.load import load_script
 from castline.script.model import Episode
-from castline.voices import VoiceLibrary, VoiceProfile, default_voices_dir, load_voice_library
+from castline.voices.profiles import VoiceLibrary, VoiceProfile, default_voices_dir, load_voice_library
 
 CHUNK_FORMAT_VERSION = "flac-pcm24-mono/resample-poly-kaiser8/v1"
 ALIGNMENT_VERSION = "pause-snapping/v1"
@@ -130,7 +131,7 @@ def group_windows(jobs: list[ChunkJob], *, voices_by_id: dict[str, VoiceProfile]
     keys derived from the window's key (the window is what gets rendered)."""
     from dataclasses import replace
 
-    from castline.planner import Boundary
+    from castline.render.chunking import Boundary
 
     groups: list[list[ChunkJob]] = []
     for job in jobs:
@@ -199,3 +200,10 @@ def _warn_language(episode: Episode, voices: dict[str, VoiceProfile]) -> None:
         shown = ", ".join(lines[:8]) + (f" and {len(lines) - 8} more" if len(lines) > 8 else "")
         warnings.warn(f"{episode.source_path}: lines {shown} contain CJK text an English voice cannot read; "
                       f"expect it to be skipped or garbled", stacklevel=2)
+
+
+def episode_facts(plan: RenderPlan) -> EpisodeFacts:
+    """The plan as episode QA reads it (QA sits below rendering and takes its own records)."""
+    jobs = tuple(ChunkFacts(index=job.index, turn=job.turn, speaker=job.speaker, voice_id=job.voice_id,
+                            engine=job.engine, text=job.text) for job in plan.jobs)
+    return EpisodeFacts(plan.episode.meta.episode_id, plan.episode.meta.language, plan.preset, plan.options.qa, jobs)

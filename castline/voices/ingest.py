@@ -15,9 +15,9 @@ import yaml
 from castline import PROJECT_SAMPLE_RATE
 from castline.audio.decode import decode_audio
 from castline.audio.resample import resample
-from castline.errors import VoiceError
-from castline.hashing import sha256_file
-from castline.voices import VOICE_ID_PATTERN, VoiceProfile, load_voice_profile
+from castline.core.errors import VoiceError
+from castline.core.hashing import sha256_file
+from castline.voices.profiles import VOICE_ID_PATTERN, VoiceProfile, load_voice_profile
 
 USABLE_SECONDS = (3.0, 30.0)
 TARGET_SPEECH_RMS_DBFS = -20.0

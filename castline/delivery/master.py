@@ -11,8 +11,8 @@ import soundfile
 
 from castline.dsp.limiter import TruePeakLimiter
 from castline.dsp.loudness import LoudnessMeter, LoudnessReading
-from castline.presets import Preset
-from castline.progress import emit
+from castline.dsp.presets import Preset
+from castline.core.progress import emit
 
 PCM24_SCALE = float(2 ** 23)
 LOUDNESS_ACCURACY_LU = 0.1

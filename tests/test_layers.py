@@ -53,17 +53,17 @@ def imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
     return found
 
 
-def layer_violations(path: Path, layer: str, stage: str | None) -> list[str]:
+def layer_violations(path: Path, layer: str, stage: str | None, repo: Path = REPO) -> list[str]:
     problems = []
     for line, module in imported_modules(ast.parse(path.read_text(), str(path))):
         top = module.split(".")[0]
         if top in GUARDED and top not in ALLOWED[layer]:
-            problems.append(f"{path.relative_to(REPO)}:{line}: the {layer} layer imports {module}")
+            problems.append(f"{path.relative_to(repo)}:{line}: the {layer} layer imports {module}")
         if layer == "castline" and stage is not None and top == "castline":
             parts = module.split(".")
             target = parts[1] if len(parts) > 1 else None
             if target in STAGE_RANK and STAGE_RANK[target] > STAGE_RANK[stage]:
-                problems.append(f"{path.relative_to(REPO)}:{line}: stage {stage} imports the higher stage {module}")
+                problems.append(f"{path.relative_to(repo)}:{line}: stage {stage} imports the higher stage {module}")
     return problems
 
 
@@ -75,7 +75,7 @@ def all_violations(repo: Path = REPO) -> list[str]:
             stage = relative[0] if layer == "castline" and len(relative) > 1 else None
             if layer == "castline" and len(relative) == 1:
                 stage = "core"
-            problems += layer_violations(path, layer, stage)
+            problems += layer_violations(path, layer, stage, repo)
     return problems
 
 

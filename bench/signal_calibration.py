@@ -1,7 +1,12 @@
-"""Calibration of castline.qa.signal_checks thresholds (not in the repo): clean hibari/piper
-renders vs the same with a chord bed / pink / white noise, time-compressed, padded, clipped."""
+"""Calibration of castline.qa.signal_checks thresholds: clean hibari/piper renders vs the same
+with a chord bed / pink / white noise, time-compressed, padded, clipped.
+
+Run from the repository root: ``.venv/bin/python bench/signal_calibration.py``."""
 import sys
-sys.path.insert(0, '/work/main/bench')
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
 import numpy as np
 from speaker_separation import SENTENCES, corpus_segments
 from castline.engines.registry import engine_class
@@ -31,7 +36,7 @@ def speech_rms(x):
     lv=frame_levels_db(x,RATE); act=active_frames(lv); return float(np.sqrt(np.mean(10**(lv[act]/10))))
 def mix(x, bed, snr_db): return (x + bed[:x.size]*speech_rms(x)*10**(-snr_db/20)).astype(np.float32)
 
-lib = load_voice_library('/work/main/voices')
+lib = load_voice_library(REPO / 'voices')
 clips = []  # (voice, text, audio)
 for name, v in [('hibari','heart'),('piper','joe')]:
     e = engine_class(name)(); r = e.capabilities.sample_rate

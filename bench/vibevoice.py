@@ -8,6 +8,21 @@ process's peak RSS on CPU (model load included).
 
     .venv/bin/python bench/vibevoice.py --model DIR --device cpu|cuda [--windows-seconds 10 30 60] [--batch 1 2 4]
 
+Without ``--model`` it benchmarks a model built here with random weights (nothing to download):
+
+    .venv/bin/python bench/vibevoice.py --device cuda          # VibeVoice at the 1.5B configuration
+    .venv/bin/python bench/vibevoice.py --tiny                 # CPU smoke check (tests/vibevoice_tiny.py)
+
+builds the real transformers classes at the 1.5B configuration (Qwen2.5-1.5B backbone: 28 layers,
+1536 wide, vocabulary 151,936; the released acoustic and semantic tokenizers; a 4-layer diffusion
+head; bf16 on CUDA), saves it once to a temporary folder, then in one process measures
+frames/s, real-time factor and peak GPU memory at batch 1, 4, 8 and 16 (``--batches``), each
+window forced to exactly ``--window-seconds`` of audio: first through castline's engine
+(``VibeVoiceEngine.synthesize_windows``: per-window seeded noise, voice prompts processed once),
+then through the raw batched ``generate`` of the same checkpoint (``processor.apply_chat_template``
++ ``model.generate``, as the model card calls it), and prints castline's share of raw throughput.
+``--budget-s`` (default 540) starts no new row after that, so the run ends within 10 minutes.
+
 ``--force-frames`` is for random test models only (tests/vibevoice_tiny.py builds one): such a model
 never chooses to speak, so each window is forced to exactly its length in frames (7.5 per second).
 Reference clips are synthetic voiced-speech stand-ins unless ``--reference WAV`` is given (twice for
@@ -136,7 +151,15 @@ def measure_one(args: argparse.Namespace) -> dict:
 def main() -> None:
     sys.path.insert(0, str(REPO))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="checkpoint directory or Hub id")
+    parser.add_argument("--model", help="checkpoint directory or Hub id (default: random weights, see --tiny)")
+    parser.add_argument("--tiny", action="store_true", help="random tiny model instead of the 1.5B configuration "
+                                                            "(a CPU smoke check of this script)")
+    parser.add_argument("--batches", type=int, nargs="+",
+                        help="random-weights mode: batch sizes (default 1 4 8 16; --tiny: 1 4)")
+    parser.add_argument("--window-seconds", type=float,
+                        help="random-weights mode: audio per window, forced (default 10 s = 75 frames; --tiny: 1 s)")
+    parser.add_argument("--budget-s", type=float, default=540.0,
+                        help="random-weights mode: start no new row after this many seconds (default 540)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--windows-seconds", type=float, nargs="+", default=[10, 30, 60])
@@ -151,6 +174,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure_one(args)))
+        return
+    if not args.model:
+        args.batches = args.batches or ([1, 4] if args.tiny else [1, 4, 8, 16])
+        args.window_seconds = args.window_seconds or (1.0 if args.tiny else 10.0)
+        random_weights_benchmark(args)
         return
     rows = []
     with tempfile.TemporaryDirectory(prefix="castline-bench-vibevoice-") as folder:
@@ -185,6 +213,245 @@ def main() -> None:
         rtf = result["wall_s"] / result["audio_s"] if result["audio_s"] else float("nan")
         print(f"| {seconds:g} | {batch} | {result['audio_s']:.1f} | {result['wall_s']:.2f} | {rtf:.3f} | "
               f"{result['peak_mib']:.0f} | {result['load_s']:.2f} | |")
+
+
+# --- random weights: the 1.5B configuration (or tiny), castline's windows vs raw generate ---------
+
+# VibeVoice-1.5B: a Qwen2.5-1.5B backbone; the acoustic (64-dim latents) and semantic (128-dim)
+# tokenizers and the diffusion head as released (transformers' defaults for the tokenizers).
+TEXT_1_5B = dict(model_type="qwen2", vocab_size=151_936, hidden_size=1536, intermediate_size=8960,
+                 num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2,
+                 max_position_embeddings=65_536, rope_theta=1_000_000.0, tie_word_embeddings=True)
+DIFFUSION_1_5B = dict(hidden_size=1536, intermediate_size=4608, num_hidden_layers=4, latent_size=64)
+
+
+def build_random_checkpoint(folder: Path, *, tiny: bool, device: str, dtype_name: str) -> tuple[Path, int]:
+    """Save a random-weights VibeVoice (+ byte-level processor) in ``folder``; returns (path, parameters).
+
+    The token ids of the processor's special tokens (256–259 in the byte tokenizer) are written into
+    the config; the vocabulary keeps its real size, so every weight matrix has its real shape."""
+    import torch
+
+    sys.path.insert(0, str(REPO / "tests"))
+    import vibevoice_tiny
+
+    if tiny:
+        path = vibevoice_tiny.build_tiny_vibevoice(folder / "tiny")
+        from transformers import VibeVoiceConfig
+
+        config = VibeVoiceConfig.from_pretrained(path)
+        return path, _parameters_of(config)
+    from transformers import (VibeVoiceAcousticTokenizerFeatureExtractor, VibeVoiceConfig,
+                              VibeVoiceForConditionalGeneration, VibeVoiceProcessor)
+
+    ids = vibevoice_tiny
+    config = VibeVoiceConfig(text_config=dict(TEXT_1_5B), diffusion_head_config=dict(DIFFUSION_1_5B),
+                             pad_token_id=ids.END_ID, eos_token_id=ids.END_ID, audio_bos_token_id=ids.AUDIO_BOS_ID,
+                             audio_eos_token_id=ids.AUDIO_EOS_ID, audio_token_id=ids.AUDIO_ID)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(getattr(torch, dtype_name))  # build in the target dtype: half the memory
+    try:
+        with torch.device(device):
+            torch.manual_seed(0)
+            model = VibeVoiceForConditionalGeneration(config).eval()
+    finally:
+        torch.set_default_dtype(previous)
+    parameters = sum(parameter.numel() for parameter in model.parameters())
+    generation = model.generation_config
+    generation.noise_scheduler_class = "DPMSolverMultistepScheduler"
+    generation.noise_scheduler_config = {"beta_schedule": "squaredcos_cap_v2", "prediction_type": "v_prediction"}
+    generation._from_model_config = False
+    path = folder / "vibevoice-1.5b-random"
+    model.save_pretrained(path)
+    del model
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    VibeVoiceProcessor(feature_extractor=VibeVoiceAcousticTokenizerFeatureExtractor(),
+                       tokenizer=vibevoice_tiny._tokenizer(), chat_template=vibevoice_tiny.CHAT_TEMPLATE
+                       ).save_pretrained(path)
+    return path, parameters
+
+
+def _parameters_of(config) -> int:
+    import torch
+    from transformers import VibeVoiceForConditionalGeneration
+
+    with torch.device("meta"):
+        return sum(parameter.numel() for parameter in VibeVoiceForConditionalGeneration(config).parameters())
+
+
+class _Clock:
+    def __init__(self, device: str) -> None:
+        import torch
+
+        self.torch, self.cuda = torch, device.startswith("cuda")
+
+    def reset(self) -> None:
+        if self.cuda:
+            self.torch.cuda.synchronize()
+            self.torch.cuda.reset_peak_memory_stats()
+
+    def stop(self) -> float:
+        if self.cuda:
+            self.torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def peak_mib(self) -> float:
+        if self.cuda:
+            return self.torch.cuda.max_memory_allocated() / 2**20
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def random_weights_benchmark(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    began = time.perf_counter()
+    device = args.device
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device here (use --tiny for a CPU smoke check)")
+    dtype_name = args.dtype if args.dtype != "auto" else ("bfloat16" if device.startswith("cuda") else "float32")
+    frames = max(1, round(args.window_seconds * 7.5))
+    clock = _Clock(device)
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="castline-bench-vibevoice-") as folder:
+        folder = Path(folder)
+        path, parameters = build_random_checkpoint(folder, tiny=args.tiny, device=device, dtype_name=dtype_name)
+        built_s = time.perf_counter() - began
+        print(f"built and saved a random {'tiny' if args.tiny else '1.5B-configuration'} VibeVoice "
+              f"({parameters / 1e6:,.1f} M parameters) in {built_s:.0f} s", file=sys.stderr)
+        reference_paths = references(folder, args.reference)
+        import soundfile
+
+        reference_audio = [soundfile.read(str(reference), dtype="float32")[0] for reference in reference_paths]
+        lines = script_text(int(args.window_seconds * CHARS_PER_SECOND))
+        over = lambda: time.perf_counter() - began > args.budget_s  # noqa: E731
+
+        # castline's engine: windows of two cloned speakers, forced to `frames` frames each.
+        from castline.engines.base import EngineOptions, Window, WindowLine
+        from castline.engines.vibevoice import VibeVoiceEngine
+        from castline.voices.profiles import ReferenceAudio, VoiceProfile
+        from vibevoice_tiny import ForceAudioFrames
+
+        voices = tuple(VoiceProfile(voice_id=f"speaker{slot}", display_name=f"speaker{slot}", language="en",
+                                    engine="vibevoice", engine_voice="clone",
+                                    reference=ReferenceAudio(path=str(reference), sha256=f"bench-{slot}"),
+                                    profile_hash=f"bench-{slot}")
+                       for slot, reference in enumerate(reference_paths))
+        engine = VibeVoiceEngine(EngineOptions(model=str(path), device=device, dtype=dtype_name,
+                                               diffusion_steps=args.diffusion_steps))
+        engine.logits_processor_factory = lambda windows: [ForceAudioFrames(
+            [1 if window.estimated_seconds == 0 else frames for window in windows])]
+        started = time.perf_counter()
+        engine.load()
+        load_s = time.perf_counter() - started
+        engine.batch_size = 1
+        engine.synthesize_windows([Window(lines=(WindowLine(0, "Warm up."), WindowLine(1, "Ready.")), voices=voices,
+                                          seed=0, estimated_seconds=0)])
+        for batch in args.batches:
+            if over():
+                rows.append({"path": "castline", "batch": batch, "skipped": True})
+                continue
+            engine.batch_size = batch
+            windows = [Window(lines=tuple(WindowLine(index % 2, line) for index, line in enumerate(lines)),
+                              voices=voices, seed=100 + number, estimated_seconds=args.window_seconds)
+                       for number in range(batch)]
+            rows.append(_timed_row("castline", batch, clock, lambda: engine.synthesize_windows(windows),
+                                   engine.capabilities.sample_rate, load_s))
+            print(f"  castline × {batch}: done", file=sys.stderr)
+        engine.close()
+        del engine
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+        # Raw batched generate of the same checkpoint, as the model card calls it.
+        from castline.engines.vibevoice import DpmSolverScheduler
+        from transformers import VibeVoiceForConditionalGeneration, VibeVoiceProcessor
+
+        started = time.perf_counter()
+        processor = VibeVoiceProcessor.from_pretrained(path)
+        processor.tokenizer.padding_side = "left"
+        model = VibeVoiceForConditionalGeneration.from_pretrained(path, dtype=getattr(torch, dtype_name)).to(device)
+        model.eval()
+        raw_load_s = time.perf_counter() - started
+        config = model.generation_config.noise_scheduler_config
+
+        def raw_generate(batch: int, frame_count: int) -> list:
+            conversations = []
+            for number in range(batch):
+                messages = []
+                for index, line in enumerate(lines if frame_count > 1 else lines[:2]):
+                    speaker = index % 2
+                    content = [{"type": "text", "text": line}]
+                    if index < 2:
+                        content.insert(0, {"type": "audio", "audio": reference_audio[speaker]})
+                    messages.append({"role": str(speaker), "content": content})
+                conversations.append(messages)
+            inputs = processor.apply_chat_template(conversations, tokenize=True, return_dict=True,
+                                                   return_tensors="pt",
+                                                   processor_kwargs={"padding": True, "sampling_rate": 24_000})
+            # Audio features come as float32; a bf16 model needs them in its own dtype.
+            inputs = {key: (value.to(device, model.dtype) if value.is_floating_point() else value.to(device))
+                      if torch.is_tensor(value) else value for key, value in inputs.items()}
+            with torch.inference_mode():
+                output = model.generate(**inputs, max_new_tokens=frame_count + 3, guidance_scale=1.3,
+                                        num_diffusion_steps=args.diffusion_steps,
+                                        noise_scheduler=DpmSolverScheduler(**config),
+                                        logits_processor=[ForceAudioFrames(frame_count)], return_dict_in_generate=True)
+            return [audio.detach().float().cpu().numpy().reshape(-1) for audio in output.audio]
+
+        raw_generate(1, 1)  # warm-up
+        for batch in args.batches:
+            if over():
+                rows.append({"path": "raw generate", "batch": batch, "skipped": True})
+                continue
+            rows.append(_timed_row("raw generate", batch, clock, lambda: raw_generate(batch, frames), 24_000,
+                                   raw_load_s))
+            print(f"  raw × {batch}: done", file=sys.stderr)
+    _print_random_table(args, device, dtype_name, parameters, frames, rows, time.perf_counter() - began)
+
+
+def _timed_row(path: str, batch: int, clock: _Clock, call, sample_rate: int, load_s: float) -> dict:
+    clock.reset()
+    started = time.perf_counter()
+    try:
+        audio = call()
+    except Exception as failure:  # one failed row (e.g. out of memory) does not stop the others
+        return {"path": path, "batch": batch, "error": str(failure).splitlines()[0][:120]}
+    wall_s = clock.stop() - started
+    samples = sum(len(item) for item in audio)
+    frames = samples / 3200
+    return {"path": path, "batch": batch, "wall_s": wall_s, "audio_s": samples / sample_rate, "frames": frames,
+            "frames_per_s": frames / wall_s, "rtf": wall_s / (samples / sample_rate), "peak_mib": clock.peak_mib(),
+            "load_s": load_s}
+
+
+def _print_random_table(args, device: str, dtype_name: str, parameters: int, frames: int, rows: list[dict],
+                        total_s: float) -> None:
+    import torch
+
+    name = torch.cuda.get_device_name(device) if device.startswith("cuda") else f"CPU ({os.cpu_count()} cores)"
+    memory = "peak GPU memory (MiB)" if device.startswith("cuda") else "peak RSS (MiB)"
+    print(f"\nvibevoice benchmark, random weights at the {'tiny' if args.tiny else '1.5B'} configuration "
+          f"({parameters / 1e6:,.1f} M parameters): {name}, {dtype_name}, {args.diffusion_steps} diffusion steps, "
+          f"each window forced to {frames} frames ({frames / 7.5:.1f} s); whole run {total_s:.0f} s\n")
+    print(f"| path | batch | audio (s) | wall (s) | frames/s | RTF | {memory} |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        if "wall_s" not in row:
+            note = "skipped (time budget)" if row.get("skipped") else row.get("error", "")
+            print(f"| {row['path']} | {row['batch']} | | | | | {note} |")
+            continue
+        print(f"| {row['path']} | {row['batch']} | {row['audio_s']:.1f} | {row['wall_s']:.2f} | "
+              f"{row['frames_per_s']:.1f} | {row['rtf']:.3f} | {row['peak_mib']:.0f} |")
+    raw = {row["batch"]: row for row in rows if row["path"] == "raw generate" and "wall_s" in row}
+    shares = [(row["batch"], row["frames_per_s"] / raw[row["batch"]]["frames_per_s"])
+              for row in rows if row["path"] == "castline" and "wall_s" in row and row["batch"] in raw]
+    if shares:
+        print("\ncastline's throughput as a share of raw generate (goal ≥ 80 %): "
+              + ", ".join(f"batch {batch}: {share:.0%}" for batch, share in shares))
+    print("RTF = wall seconds / audio seconds (lower is faster); frames/s counts every row's frames "
+          "(7.5 frames = 1 s of audio).")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ starts: bad input exits 2 with one line and writes nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -25,7 +24,26 @@ def add_dub_command(commands) -> None:
                      help="a cue file per language (.srt or .vtt); repeat for more languages")
     dub.add_argument("--lang", action="append", default=[], metavar="CODE",
                      help="language of each --cues file, in order (default: from the file name, e.g. es.srt)")
-    dub.add_argument("--background", metavar="FILE", help="music-and-effects stem (WAV/FLAC); the mix has its length")
+    dub.add_argument("--background", metavar="FILE|none",
+                     help="music-and-effects stem (WAV/FLAC); the mix has its length. With --video: default the "
+                          "programme's own audio, dialogue ducked (voice-over); 'none' for dialogue only")
+    dub.add_argument("--video", metavar="FILE",
+                     help="the programme's video (any container ffmpeg reads): writes dubbed.mkv with one audio "
+                          "and one subtitle track per language, the picture copied")
+    dub.add_argument("--keep-original-audio", action="store_true",
+                     help="with --video: keep the original audio as the first audio track")
+    dub.add_argument("--mp4", action="store_true", help="with --video: also write dubbed.mp4")
+    dub.add_argument("--audio-codec", default="aac", choices=["aac", "opus"],
+                     help="dub tracks in the video (default: aac)")
+    dub.add_argument("--translate-from", metavar="CODE",
+                     help="the --cues files are in this language: translate them into each --lang first "
+                          "(written beside them as <name>.<lang>.srt, for review)")
+    dub.add_argument("--translate-only", action="store_true", help="stop after writing the translated cue sheets")
+    dub.add_argument("--translator", default="apertium", metavar="apertium|marian:DIR|nllb:DIR:TOKEN",
+                     help="translation engine (default: apertium, from Debian packages; nothing is downloaded)")
+    dub.add_argument("--qa", default="warn", choices=["off", "warn", "strict"],
+                     help="hear every take with Whisper and re-render failing ones; strict publishes nothing "
+                          "while a take still fails (default: warn)")
     dub.add_argument("--cast", metavar="FILE", help="per-language cast YAML (speaker -> voice, cue -> speaker)")
     dub.add_argument("--out", default="output", help="store: folder path or file:// URI (default: output)")
     dub.add_argument("--programme", help="programme id (default: the background's file name)")
@@ -62,15 +80,29 @@ def run_dub_command(args: argparse.Namespace) -> int:
     from castline.core.runtime import configure_prefect_environment
 
     formats = tuple(part.strip().lower() for part in args.format.split(",") if part.strip())
+    cues, languages = tuple(args.cues), tuple(args.lang)
+    if args.translate_from:
+        from castline.dub.translate import translate_cue_files, translator_for
+
+        written = translate_cue_files(cues, languages, args.translate_from, translator_for(args.translator))
+        for path, language in written:
+            print(f"translated {args.translate_from} → {language} ({args.translator}): {path}")
+        if args.translate_only:
+            return 0
+        cues, languages = tuple(path for path, _ in written), tuple(language for _, language in written)
+    elif args.translate_only:
+        raise DubError("--translate-only needs --translate-from", field="--translate-only")
     options = DubOptions(
-        cues=tuple(args.cues), languages=tuple(args.lang), background=args.background, cast=args.cast, out=args.out,
+        cues=cues, languages=languages, background=args.background, cast=args.cast, out=args.out,
         programme=args.programme, preset=args.preset, formats=formats,
         fit=FitSettings(max_rate=args.max_rate, max_stretch=args.max_stretch, min_gap_ms=args.min_gap_ms,
                         max_borrow_ms=args.max_borrow_ms, policy=args.overrun, stretcher=args.stretcher),
         duck=DuckSettings(depth_db=args.duck_depth_db, attack_ms=args.attack_ms, release_ms=args.release_ms,
                           hold_ms=args.hold_ms),
         dialogue_lufs=args.dialogue_lufs, match_dialogue=args.match_dialogue, voices_dir=args.voices_dir,
-        seed=args.seed, engine_options=EngineOptions(model=args.model, device=args.device))
+        seed=args.seed, engine_options=EngineOptions(model=args.model, device=args.device), video=args.video,
+        keep_original_audio=args.keep_original_audio, containers=("mkv", "mp4") if args.mp4 else ("mkv",),
+        video_audio_codec=args.audio_codec, qa=args.qa)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         plans = prepare_dub(options)
@@ -82,7 +114,7 @@ def run_dub_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     configure_prefect_environment()
     try:
-        uris = _run_with_progress(options, [plan.language for plan in plans], quiet=args.quiet)
+        uris = _run_with_progress(options, plans, quiet=args.quiet)
     except DubError as error:
         # Input was valid; the dub itself failed (e.g. --overrun fail): exit 1, one line.
         print(f"castline: error: {error}", file=sys.stderr)
@@ -91,7 +123,8 @@ def run_dub_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_with_progress(options, languages: list[str], *, quiet: bool) -> dict[str, str]:
+def _run_with_progress(options, plans, *, quiet: bool) -> dict[str, str]:
+    """Run the dub flow on the plans made before Prefect started (the flow does not plan again)."""
     from castline.core.progress import ProgressEvent, listening
     from castline_flows.dub_programme import run_dub
 
@@ -101,7 +134,7 @@ def _run_with_progress(options, languages: list[str], *, quiet: bool) -> dict[st
                 print(f"castline: {event.stage}: {event.total} cues", file=sys.stderr)
 
         with listening(announce):
-            return run_dub(options)
+            return run_dub(options, plans)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bars:
@@ -123,21 +156,25 @@ def _run_with_progress(options, languages: list[str], *, quiet: bool) -> dict[st
                 bars.advance(tasks[event.stage], event.advance)
 
         with listening(on_event):
-            return run_dub(options)
+            return run_dub(options, plans)
 
 
 def _print_summary(uris: dict[str, str], elapsed_s: float) -> None:
+    from castline.dub.manifest import DubManifest
+
+    picture = uris.pop("picture", None)
     print(f"dubbed {len(uris)} language(s) in {elapsed_s:.1f} s")
+    if picture:
+        print(f"  video: {picture} (the dubbed video beside it)")
     for language, uri in uris.items():
         parsed = urlparse(uri)
         if parsed.scheme != "file":
             print(f"  {language}: {uri}")
             continue
         path = Path(url2pathname(parsed.path))
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        fit = manifest["fit"]
-        mix = next(item for item in manifest["files"] if item["format"] == "wav")
-        print(f"  {language}: {fit['cues']} cues ({fit['stretched']} stretched, {fit['borrowed']} borrowed, "
-              f"{fit['overrun']} overrun), {mix['integrated_lufs']:.2f} LUFS {mix['true_peak_dbtp']:.2f} dBTP, "
-              f"{manifest['duration_seconds']:.1f} s")
+        manifest = DubManifest.from_json(path.read_bytes())
+        fit, mix = manifest.fit, manifest.file("wav") or manifest.files[0]
+        print(f"  {language}: {fit.cues} cues ({fit.stretched} stretched, {fit.borrowed} borrowed, "
+              f"{fit.overrun} overrun), {mix.integrated_lufs:.2f} LUFS {mix.true_peak_dbtp:.2f} dBTP, "
+              f"{manifest.duration_seconds:.1f} s")
         print(f"      {path.parent}/ (mix, dialogue.wav, subtitles.srt/.vtt, manifest.json)")

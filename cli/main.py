@@ -7,7 +7,6 @@ imported only when a flow runs (after its environment is configured).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -15,6 +14,7 @@ import warnings
 from pathlib import Path
 
 from castline.core.errors import CastlineError
+from castline.core.failpoint import install_from_environment as install_test_failpoint
 from castline.qa.listening import DEFAULT_QUICK_SPEED as DEFAULT_LISTEN_SPEED
 
 EXIT_USAGE = 2
@@ -24,6 +24,7 @@ LISTEN_HELP = ("how many times faster QA's quick first listen hears each take (1
 
 
 def main(argv: list[str] | None = None) -> int:
+    install_test_failpoint()  # CASTLINE_KILL_AT (resume tests) only; nothing otherwise
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -53,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands")
 
     render = commands.add_parser("render", help="render a script into a mastered episode")
-    render.add_argument("script", help="script file (.yaml or VibeVoice-style .txt)")
+    render.add_argument("script", help="script (.yaml, VibeVoice-style .txt) or manuscript (.md, .epub)")
     add_render_options(render)
     render.set_defaults(handler=_render)
 
@@ -90,10 +91,16 @@ def _parser() -> argparse.ArgumentParser:
 
     __import__("castline_cli.dub", fromlist=["add_dub_command"]).add_dub_command(commands)
     __import__("castline_cli.remote", fromlist=["add_remote_commands"]).add_remote_commands(commands)
+    __import__("castline_cli.lexicon", fromlist=["add_lexicon_command"]).add_lexicon_command(commands)
     engines = commands.add_parser("engines", help="text-to-speech engines")
     engine_commands = engines.add_subparsers(title="engines commands")
     engines_list = engine_commands.add_parser("list", help="list engines and whether they are usable here")
     engines_list.set_defaults(handler=_engines_list)
+    feed = commands.add_parser("feed", help="rebuild a show's podcast feed (feed.xml) from its published episodes")
+    feed.add_argument("show_file", metavar="SHOW_FILE", help="the show file (YAML)")
+    feed.add_argument("--out", default="output", help="store the episodes were published to (default: output)")
+    feed.set_defaults(handler=_feed)
+    __import__("castline_cli.server", fromlist=["add_server_command"]).add_server_command(commands)  # last: wraps runs
     return parser
 
 
@@ -102,7 +109,12 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="output", help="store: folder path or file:// URI (default: output)")
     parser.add_argument("--preset", help="delivery preset: podcast, ebu-r128, atsc-a85, acx (default: the script's, "
                                          "else podcast)")
-    parser.add_argument("--format", default="wav", help="comma-separated: wav,flac,mp3,opus (default: wav)")
+    parser.add_argument("--format", default="wav", help="comma-separated: wav,flac,mp3,opus,m4a,m4b (default: wav)")
+    parser.add_argument("--package", choices=["audiobook"],
+                        help="audiobook: also one M4B (chapters, cover) and ACX chapter MP3s, each checked")
+    parser.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                        help="episode metadata (title, show, author, description, number, season, publish_date, "
+                             "cover, explicit, copyright, person=NAME:ROLE); repeatable, overrides the script's")
     parser.add_argument("--cast", nargs="+", default=[], metavar="SPEAKER=VOICE",
                         help="voices per speaker, e.g. --cast 1=heart 2=joe")
     parser.add_argument("--engine", help="render every voice with this engine (e.g. vibevoice, pocket-tts)")
@@ -140,6 +152,7 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
                         help="where chunk synthesis runs: threads here (default) or a Dask cluster")
     parser.add_argument("--dask-address", metavar="tcp://HOST:PORT",
                         help="Dask scheduler for --runner dask (default: a local cluster of --workers processes)")
+    __import__("castline_cli.lexicon", fromlist=["add_lexicon_options"]).add_lexicon_options(parser)
 
 
 def render_options(args: argparse.Namespace):
@@ -164,10 +177,21 @@ def render_options(args: argparse.Namespace):
                           window_words=args.window_words, exact_timings=args.exact_timings,
                           qa=QASettings(policy=args.qa, max_attempts=args.qa_attempts, asr_model=args.asr_model,
                                         wer_threshold=args.wer_threshold, listen_speed=args.qa_listen_speed),
-                          runner=args.runner, dask_address=args.dask_address)
+                          runner=args.runner, dask_address=args.dask_address, meta=tuple(args.meta),
+                          package=args.package)
     if args.workers is not None:
         options_kwargs["workers"] = args.workers
-    return RenderOptions(**options_kwargs)
+    return __import__("castline_cli.lexicon", fromlist=["x"]).with_lexicon_options(args, RenderOptions(**options_kwargs))
+
+
+def _feed(args: argparse.Namespace) -> int:
+    from castline.delivery.feed import load_show, rebuild_feed
+    from castline.storage import open_store
+
+    show = load_show(args.show_file)
+    info = rebuild_feed(open_store(args.out), show)
+    print(f"feed: {info.uri} ({show.url_for(info.key)})")
+    return 0
 
 
 def _location(text: str) -> str:
@@ -176,43 +200,38 @@ def _location(text: str) -> str:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from castline.render.inputs import local_inputs
-    from castline.render.plan import prepare_render
     from castline.core.runtime import configure_prefect_environment
+    from castline.delivery.uptodate import prepare_episode
+    from castline.render.inputs import local_inputs
+    from castline.storage.probe import check_writable
 
     options = render_options(args)
-    # Validate everything before Prefect starts (it takes seconds): bad input fails fast.
-    with warnings.catch_warnings(record=True) as caught, local_inputs(options) as local_options:
-        warnings.simplefilter("always")
-        plan = prepare_render(local_options)
-    for message in list(plan.episode.warnings) + sorted({str(w.message) for w in caught}):
-        print(f"warning: {message}", file=sys.stderr)
-    started = time.perf_counter()
-    current = None if options.force else _published_if_current(plan, options)
-    if current is not None:
-        print("up to date (nothing changed since the last render; --force to render anyway)")
-        _print_summary(current, time.perf_counter() - started)
-        return 0
-    configure_prefect_environment()
-    manifest_uri = _run_with_progress(options, plan, quiet=args.quiet)
+    # Plan and check once, before Prefect starts (it takes seconds): bad input fails fast and an
+    # up-to-date episode starts nothing. The flow takes this plan over (run_render) instead of
+    # planning again; the local copies of s3:// inputs stay open until it is done.
+    with local_inputs(options) as local_options:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            prepared = prepare_episode(options, local_options)
+        for message in list(prepared.plan.episode.warnings) + sorted({str(w.message) for w in caught}):
+            print(f"warning: {message}", file=sys.stderr)
+        started = time.perf_counter()
+        if prepared.current is not None:
+            print("up to date (nothing changed since the last render; --force to render anyway)")
+            _print_summary(prepared.current, time.perf_counter() - started)
+            return 0
+        check_writable(options.out)  # a store it cannot write to answers now, not after Prefect starts
+        configure_prefect_environment()
+        manifest_uri = _run_with_progress(prepared, quiet=args.quiet)
     _print_summary(manifest_uri, time.perf_counter() - started)
     return 0
 
 
-def _published_if_current(plan, options) -> str | None:
-    from castline.render.stitch import StitchSettings
-    from castline.storage import open_store
-    from castline.delivery.uptodate import current_manifest_uri, render_key
-
-    key = render_key(plan, StitchSettings.with_pauses(options.pauses_ms))
-    return current_manifest_uri(open_store(options.out), plan, key)
-
-
-def _run_with_progress(options, plan, *, quiet: bool) -> str:
+def _run_with_progress(prepared, *, quiet: bool) -> str:
     from castline.core.progress import ProgressEvent, listening
 
     if quiet or not sys.stderr.isatty():
-        return _run_flow(options, quiet=quiet)
+        return _run_flow(prepared, quiet=quiet)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     labels = {"synthesise": "Synthesising chunks", "stitch": "Stitching", "master": "Mastering",
@@ -236,10 +255,10 @@ def _run_with_progress(options, plan, *, quiet: bool) -> str:
                 progress.advance(bar, event.advance)
 
         with listening(on_event):
-            return _run_flow(options, quiet=quiet)
+            return _run_flow(prepared, quiet=quiet)
 
 
-def _run_flow(options, *, quiet: bool) -> str:
+def _run_flow(prepared, *, quiet: bool) -> str:
     from castline.core.progress import ProgressEvent, listening
     from castline_flows.render_episode import run_render
 
@@ -249,35 +268,42 @@ def _run_flow(options, *, quiet: bool) -> str:
             print(f"castline: {event.stage}: {event.total} steps", file=sys.stderr)
 
     with listening(announce):
-        return run_render(options)
+        return run_render(prepared.options, prepared)
 
 
 def _print_summary(manifest_uri: str, elapsed_s: float) -> None:
     from urllib.parse import urlparse
     from urllib.request import url2pathname
 
+    from castline.delivery.manifest import EpisodeManifest
+
     parsed = urlparse(manifest_uri)
     if parsed.scheme != "file":
         print(f"manifest: {manifest_uri}")
         return
     manifest_path = Path(url2pathname(parsed.path))
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    render = manifest["render"]
-    print(f"episode '{manifest['episode']}' ({manifest['duration_seconds']:.1f} s) rendered in {elapsed_s:.1f} s: "
-          f"{render['chunks_rendered']} chunks synthesised, {render['chunks_reused']} reused")
-    for item in manifest["files"]:
-        path = url2pathname(urlparse(item["uri"]).path)
-        print(f"  {item['format']:<5} {item['integrated_lufs']:7.2f} LUFS  {item['true_peak_dbtp']:6.2f} dBTP  {path}")
+    manifest = EpisodeManifest.from_json(manifest_path.read_bytes())
+    render = manifest.render
+    print(f"episode '{manifest.episode}' ({manifest.duration_seconds:.1f} s) rendered in {elapsed_s:.1f} s: "
+          f"{render.chunks_rendered} chunks synthesised, {render.chunks_reused} reused")
+    for item in manifest.files:
+        path = url2pathname(urlparse(item.uri).path)
+        print(f"  {item.format:<5} {item.integrated_lufs:7.2f} LUFS  {item.true_peak_dbtp:6.2f} dBTP  {path}")
     print(f"  manifest  {manifest_path}")
-    for item in manifest["transcripts"]:
-        print(f"  {item['format']:<9} {url2pathname(urlparse(item['uri']).path)}")
-    qa = manifest.get("qa")
+    for transcript in manifest.transcripts:
+        print(f"  {transcript.format:<9} {url2pathname(urlparse(transcript.uri).path)}")
+    qa = manifest.qa
     if qa:
-        retried = f", {qa['retried']} retried" if qa["retried"] else ""
-        flags = f"; {', '.join(qa['episode_flags'])}" if qa["episode_flags"] else ""
-        report = next((url2pathname(urlparse(f["uri"]).path) for f in qa["files"] if f["name"] == "report.html"), "")
-        print(f"  qa        {qa['verdict']}: {qa['passed']} of {qa['chunks']} chunks passed{retried}{flags} — "
+        retried = f", {qa.retried} retried" if qa.retried else ""
+        flags = f"; {', '.join(qa.episode_flags)}" if qa.episode_flags else ""
+        report = next((url2pathname(urlparse(f.uri).path) for f in qa.files if f.name == "report.html"), "")
+        print(f"  qa        {qa.verdict}: {qa.passed} of {qa.chunks} chunks passed{retried}{flags} — "
               f"{report}")
+    lines = {turn.index: turn.source_line for turn in manifest.turns}
+    skipped = sorted({lines[chunk.turn] for chunk in manifest.chunks if chunk.skipped and lines[chunk.turn]})
+    if skipped:
+        print(f"  skipped   line{'s' if len(skipped) > 1 else ''} {', '.join(map(str, skipped))}: "
+              f"text its voice cannot speak, a pause in the master (flagged 'unspeakable')")
 
 
 def _voices_list(args: argparse.Namespace) -> int:
@@ -291,6 +317,8 @@ def _voices_list(args: argparse.Namespace) -> int:
         rows.append((profile.voice_id, profile.display_name, profile.language, profile.engine, profile.engine_voice,
                      f"clone v{profile.version}" if profile.is_clone else "stock",
                      "yes" if usable.usable else f"no: {usable.reason}"))
+    rows += [(entry.voice_id, "", "", "", "", "broken", f"no: {entry.reason}") for entry in library.broken]
+    rows.sort(key=lambda row: row[0])
     _print_rows(f"voices in {library.root}",
                 ("id", "name", "language", "engine", "engine voice", "kind", "usable here"), rows)
     return 0

@@ -94,16 +94,13 @@ def _submit(args: argparse.Namespace) -> int:
     with local_inputs(options) as local_options:
         prepare_render(local_options)  # the same validation as render: a bad script fails here, in one line
         script_sha256 = sha256_file(local_options.script)
-    parameters = {
-        "script": _absolute(options.script), "out": _absolute(options.out), "preset": options.preset,
-        "formats": list(options.formats), "cast": dict(options.cast) or None, "engine": options.engine,
-        "workers": options.workers, "seed": options.seed,
-        "voices_dir": _absolute(options.voices_dir) if options.voices_dir else None,
-        "pauses_ms": dict(options.pauses_ms) or None, "force": options.force,
-        "engine_options": dataclasses.asdict(options.engine_options), "window_words": options.window_words,
-        "exact_timings": options.exact_timings, "qa": dataclasses.asdict(options.qa),
-        "runner": options.runner, "dask_address": options.dask_address,
-    }
+    # The serving process has another working folder: local paths travel absolute.
+    remote = dataclasses.replace(options, script=_absolute(options.script), out=_absolute(options.out),
+                                 voices_dir=_absolute(options.voices_dir) if options.voices_dir else None,
+                                 lexicons=tuple(_absolute(path) for path in options.lexicons),
+                                 show_lexicons=tuple(_absolute(path) for path in options.show_lexicons),
+                                 meta=tuple(_absolute_meta(item) for item in options.meta))
+    parameters = {"options": dataclasses.asdict(remote)}
     # The same script content with the same options is one run, however often it is submitted.
     key = content_hash({"script_sha256": script_sha256, "parameters": parameters})
     configure_prefect_environment()
@@ -171,6 +168,13 @@ def _read_run(run_id) -> tuple[str, list[str]]:
 def _link(data: str) -> str:
     # Link artifacts store markdown: "[manifest.json](URI)".
     return data[data.index("(") + 1:data.rindex(")")] if data.startswith("[") and "(" in data else data
+
+
+def _absolute_meta(item: str) -> str:
+    """``--meta`` values that name files (``show=``, ``cover=``) travel absolute too."""
+    key, _, value = item.partition("=")
+    names_file = key.strip() in ("show", "cover") and value and "://" not in value
+    return f"{key}={_absolute(value)}" if names_file else item
 
 
 def _absolute(location: str) -> str:

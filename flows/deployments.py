@@ -2,7 +2,7 @@
 
 ``castline serve`` serves both from one long-running process (``prefect.serve``), which polls
 the Prefect API for runs and executes them as local subprocesses. For the production route
-with a work pool and workers, see ``prefect.yaml`` and the README.
+with a work pool and workers, see ``prefect.yaml`` and docs/service.md.
 """
 
 from __future__ import annotations

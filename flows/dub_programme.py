@@ -2,56 +2,70 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import tempfile
-from typing import Any
+import uuid
+from typing import Sequence
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from castline.dub.options import DubOptions, DuckSettings, FitSettings
+from castline.dub.options import DubOptions
 from castline.dub.pipeline import now_utc
-from castline.engines.base import EngineOptions
+from castline.dub.plan import LanguagePlan
 from castline.engines.pool import release_all
-from castline_tasks.dub import encode_dub, mix_dub, plan_dub, publish_dub, voice_cues
+from castline.dub.takes_qa import enforce
+from castline_tasks.dub import (encode_dub, hear_dub, mix_dub, mux_dubbed_video, plan_dub, publish_dub, publish_dub_qa,
+                                voice_cues)
 
 
 @flow(name="dub-programme", task_runner=ThreadPoolTaskRunner(max_workers=4))
-def dub_programme(cues: list[str], languages: list[str] | None = None, background: str | None = None,
-                  cast: str | None = None, out: str = "output", programme: str | None = None,
-                  preset: str = "ebu-r128", formats: list[str] | None = None, fit: dict[str, Any] | None = None,
-                  duck: dict[str, Any] | None = None, dialogue_lufs: float = -23.0,
-                  match_dialogue: str | None = None, voices_dir: str | None = None, seed: int = 0,
-                  engine_options: dict[str, Any] | None = None) -> dict[str, str]:
-    """Dub ``cues`` over ``background``; returns each language's manifest URI.
+def dub_programme(options: DubOptions, prepared: str | None = None) -> dict[str, str]:
+    """Dub ``options.cues`` over ``options.background``; returns each language's manifest URI (and,
+    with ``video``, the dubbed video's record under "picture").
+
+    ``options`` is the one typed value a dub takes (Prefect validates it and stores it as JSON).
+    The command line plans every language before Prefect starts (bad input fails in one line) and
+    hands its plans over through ``run_dub``: ``prepared`` is the id under which ``run_dub`` holds
+    them in this process, so the flow does not plan again; without one the flow plans itself.
+
+    With ``qa`` on, every language's takes are heard (and failing ones re-rendered) before any
+    language is mixed, so ``qa="strict"`` publishes nothing while a take fails.
 
     Languages run side by side (voice → mix → encode → publish as chained tasks per language);
     the task runner's ``max_workers`` bounds how many tasks run at once (``run_dub`` sizes it).
     """
     logger = get_run_logger()
-    options = DubOptions(cues=tuple(cues), languages=tuple(languages or ()), background=background, cast=cast,
-                         out=out, programme=programme, preset=preset, formats=tuple(formats or ["wav"]),
-                         fit=FitSettings(**(fit or {})), duck=DuckSettings(**(duck or {})),
-                         dialogue_lufs=dialogue_lufs, match_dialogue=match_dialogue, voices_dir=voices_dir,
-                         seed=seed, engine_options=EngineOptions(**(engine_options or {})))
-    plans = plan_dub(options)
+    handed_over = _PREPARED.get(prepared) if prepared else None
+    plans = (handed_over[1] if handed_over is not None and handed_over[0] == options
+             else plan_dub(options))
     started = now_utc()
     work_dir = tempfile.mkdtemp(prefix="castline-dub-")
     try:
         voiced = {plan.language: voice_cues.submit(plan, work_dir) for plan in plans}
+        ready, qa_files = dict(voiced), {}
+        if options.qa != "off":
+            heard = {plan.language: hear_dub.submit(plan, voiced[plan.language], work_dir) for plan in plans}
+            # The voicing result first: a voicing failure (e.g. --overrun fail) surfaces as itself.
+            results = {language: (voiced[language].result(), future.result())[1] for language, future in heard.items()}
+            enforce([result for _, result in results.values() if result is not None])
+            ready = {language: kept for language, (kept, _) in results.items()}
+            qa_files = {plan.language: publish_dub_qa.submit(plan, results[plan.language][1]) for plan in plans}
         chains = {}
         for plan in plans:
-            mixed = mix_dub.submit(plan, voiced[plan.language], work_dir)
+            mixed = mix_dub.submit(plan, ready[plan.language], work_dir)
             encoded = [encode_dub.submit(plan, mixed, fmt, work_dir) for fmt in options.formats]
-            published = publish_dub.submit(plan, voiced[plan.language], mixed, encoded, started)
-            chains[plan.language] = [voiced[plan.language], mixed, *encoded, published]
+            published = publish_dub.submit(plan, ready[plan.language], mixed, encoded, started)
+            extra = [qa_files[plan.language]] if plan.language in qa_files else []
+            chains[plan.language] = [voiced[plan.language], *extra, mixed, *encoded, published]
         for future in voiced.values():
             future.wait()
         release_all()
         # Each step's result in order, so a failure surfaces as its own error (a later step of
         # that language never runs: asking for its result would only say it is still pending).
         uris = {language: [future.result() for future in chain][-1].uri for language, chain in chains.items()}
+        if plans[0].picture is not None:
+            uris["picture"] = mux_dubbed_video(plans, work_dir).uri
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     for language, uri in uris.items():
@@ -59,12 +73,21 @@ def dub_programme(cues: list[str], languages: list[str] | None = None, backgroun
     return uris
 
 
-def run_dub(options: DubOptions) -> dict[str, str]:
-    """Run the flow with enough workers for every language at once; returns manifest URIs by language."""
+_PREPARED: dict[str, tuple[DubOptions, tuple[LanguagePlan, ...]]] = {}
+"""Plans ``run_dub`` hands to the flow it starts in this process, by id (see ``dub_programme``)."""
+
+
+def run_dub(options: DubOptions, plans: Sequence[LanguagePlan] | None = None) -> dict[str, str]:
+    """Run the flow with enough workers for every language at once; returns manifest URIs by language.
+
+    ``plans``: ``prepare_dub(options)`` as the caller already made it (the flow then does not plan again)."""
     runner = ThreadPoolTaskRunner(max_workers=max(2, 2 * len(options.cues)))
-    return dub_programme.with_options(task_runner=runner)(
-        cues=list(options.cues), languages=list(options.languages) or None, background=options.background,
-        cast=options.cast, out=options.out, programme=options.programme, preset=options.preset,
-        formats=list(options.formats), fit=dataclasses.asdict(options.fit), duck=dataclasses.asdict(options.duck),
-        dialogue_lufs=options.dialogue_lufs, match_dialogue=options.match_dialogue, voices_dir=options.voices_dir,
-        seed=options.seed, engine_options=dataclasses.asdict(options.engine_options))
+    handle = None
+    if plans is not None:
+        handle = uuid.uuid4().hex
+        _PREPARED[handle] = (options, tuple(plans))
+    try:
+        return dub_programme.with_options(task_runner=runner)(options=options, prepared=handle)
+    finally:
+        if handle is not None:
+            _PREPARED.pop(handle, None)

@@ -5,6 +5,7 @@ Served on a schedule by ``castline serve --inbox URI --cron "…"`` (see ``castl
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -16,26 +17,31 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from castline.core.errors import CastlineError, StorageError
 from castline.inbox.scan import InboxRecord, InboxScript, write_record
+from castline.qa.settings import QASettings
+from castline.render.options import RenderOptions
 from castline.storage import open_store
 from castline_flows.render_episode import render_episode
 from castline_tasks.inbox import find_due_scripts
 
 MAX_CONCURRENCY = 8
+INBOX_SCRIPT = "-"
+"""Placeholder script of the inbox's render options: each render gets its script's local copy."""
 
 
 # A task that runs a sub-flow is composition, so it lives with the flow, not in tasks/.
 @task(name="render-inbox-script", cache_policy=NONE)
-def render_inbox_script(script: InboxScript, inbox: str, render: dict[str, Any]) -> InboxRecord:
+def render_inbox_script(script: InboxScript, inbox: str, render: RenderOptions) -> InboxRecord:
     """Render one script through ``render_episode`` (a sub-flow run of its own) and record the outcome.
 
+    ``render``: the inbox's render options; its ``script`` is replaced by a local copy of this one.
     A ``CastlineError`` other than a storage fault came from the script itself: recorded as
     permanent. Anything else is recorded as a failed attempt, retried on a later scan."""
-    out = open_store(render["out"])
+    out = open_store(render.out)
     with tempfile.TemporaryDirectory(prefix="castline-inbox-") as folder:
         local = Path(folder) / PurePosixPath(script.key).name
         local.write_bytes(open_store(inbox).get_bytes(script.key))
         try:
-            manifest = render_episode(script=str(local), **render)
+            manifest = render_episode(dataclasses.replace(render, script=str(local)))
         except CastlineError as error:
             permanent = not isinstance(error, StorageError)
             message = str(error).replace(str(local), script.uri)  # name the inbox's file, not the temporary copy
@@ -62,9 +68,10 @@ def process_inbox(inbox: str, out: str = "output", concurrency: int = 2, max_att
     logger = get_run_logger()
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ValueError(f"concurrency must be 1..{MAX_CONCURRENCY}, got {concurrency}")
+    # One typed value for every render of this scan, validated before any script is touched.
+    render = RenderOptions(script=INBOX_SCRIPT, out=out, preset=preset, formats=tuple(formats or ["wav"]),
+                           voices_dir=voices_dir, workers=workers, qa=QASettings(**(qa or {})))
     scripts = find_due_scripts(inbox, out, max_attempts)
-    render = {"out": out, "preset": preset, "formats": formats, "voices_dir": voices_dir, "workers": workers,
-              "qa": qa}
     records = []
     running: list[Any] = []
     for script in scripts:

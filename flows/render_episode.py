@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import shutil
 import tempfile
 import time
+import uuid
 from typing import Any, Iterator
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from castline.engines.base import EngineOptions
 from castline.engines.pool import release_all
 from castline.core.hashing import sha256_file
 from castline.delivery.manifest import RenderStats
@@ -24,57 +24,65 @@ from castline.render.plan import ChunkJob, RenderPlan, WindowJob
 from castline.render.synthesis import ChunkRecord, batch_jobs
 from castline.render.windows import batch_windows
 from castline.render.stitch import StitchSettings
-from castline.delivery.uptodate import render_key
+from castline.delivery.uptodate import PreparedRender
 from castline.qa.asr import release_transcribers
-from castline.qa.settings import QASettings
 from castline_flows.housekeeping import tagged_run, tidy_up_after_killed_runs
 from castline.render.inputs import local_inputs
-from castline_tasks.render import (check_episode, check_published, encode_format, master_programme, plan_render, publish,
-                          stitch_chunks, tidy_store,
-                          synthesise_chunks, synthesise_window_batch)
+from castline_tasks.render import (check_episode, encode_format, master_programme, package_book, plan_render, publish,
+                                   stitch_chunks, synthesise_chunks, synthesise_window_batch, tidy_store)
 
 
 @flow(name="render-episode", task_runner=ThreadPoolTaskRunner(max_workers=2))
-def render_episode(script: str, out: str = "output", preset: str | None = None, formats: list[str] | None = None,
-                   cast: dict[str, str] | None = None, engine: str | None = None, workers: int = 2, seed: int = 0,
-                   voices_dir: str | None = None, pauses_ms: dict[str, int] | None = None,
-                   force: bool = False, engine_options: dict[str, Any] | None = None, window_words: int = 120,
-                   exact_timings: bool = False, qa: dict[str, Any] | None = None, runner: str = "threads",
-                   dask_address: str | None = None) -> str:
-    """Render ``script`` into ``out``; returns the manifest URI.
+def render_episode(options: RenderOptions, prepared: str | None = None) -> str:
+    """Render ``options.script`` into ``options.out``; returns the manifest URI.
 
-    ``workers`` sizes the batches; the task runner's ``max_workers`` bounds parallel synthesis
-    (``run_render`` sets both from the same number). ``runner="dask"`` sends chunk synthesis to
-    the Dask cluster at ``dask_address`` (or a local cluster of ``workers`` processes); the store
-    must then be one every Dask worker can reach (S3, or a shared folder).
+    ``options`` is the one typed value a render takes, as the command line, ``castline submit``
+    and the inbox pass it (Prefect validates it and stores it as JSON; it holds no secrets: S3
+    settings travel in the environment). ``options.workers`` sizes the batches; the task
+    runner's ``max_workers`` bounds parallel synthesis (``run_render`` sets both from the same
+    number). ``runner="dask"`` sends chunk synthesis to the Dask cluster at ``dask_address`` (or a
+    local cluster of ``workers`` processes); the store must then be one every Dask worker can reach.
+
+    Planning and the up-to-date check happen once per run. The command line must do them before
+    Prefect starts (bad input fails in one line, an up-to-date episode starts nothing), so it
+    hands its ``PreparedRender`` over through ``run_render``: ``prepared`` is the id under which
+    ``run_render`` holds it in this process (a plain string, since a plan with local paths is no
+    flow parameter). The flow then neither plans nor checks again, and the caller keeps the
+    local copies of ``s3://`` inputs open while it runs. Without a handover (a deployment run,
+    the inbox, or an id from another process) the flow plans and checks itself.
     """
-    options = RenderOptions(script=script, out=out, preset=preset, formats=tuple(formats or ["wav"]),
-                            cast=tuple(sorted((cast or {}).items())), engine=engine, workers=workers, seed=seed,
-                            voices_dir=voices_dir, pauses_ms=tuple(sorted((pauses_ms or {}).items())), force=force,
-                            engine_options=EngineOptions(**(engine_options or {})), window_words=window_words,
-                            exact_timings=exact_timings, qa=QASettings(**(qa or {})), runner=runner,
-                            dask_address=dask_address)
-    # Scripts and voices may live in s3://: local copies for the whole run (engines read references).
-    with local_inputs(options) as local_options:
-        return _render(local_options)
-
-
-def _render(options: RenderOptions) -> str:
-    logger = get_run_logger()
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     clock = _StageClock()
-    script, workers, force = options.script, options.workers, options.force
     tidy_store(options.out)
-    plan = plan_render(options)
+    handed_over = _PREPARED.get(prepared) if prepared else None
+    if handed_over is not None and handed_over.options == options:
+        return _up_to_date(handed_over) or _render(handed_over, started, clock)
+    # Scripts and voices may live in s3://: local copies for the whole run (engines read references).
+    with local_inputs(options) as local_options:
+        ready = plan_render(options, local_options)
+        return _up_to_date(ready) or _render(ready, started, clock)
+
+
+def _up_to_date(ready: PreparedRender) -> str | None:
+    """The live manifest's URI (recorded as the run's artifact) when nothing needs rendering."""
+    if ready.current is not None:
+        episode_id = ready.plan.episode.meta.episode_id
+        get_run_logger().info("episode '%s' is up to date: %s", episode_id, ready.current)
+        create_link_artifact(ready.current, link_text="manifest.json", key=MANIFEST_ARTIFACT,
+                             description=f"{episode_id}: up to date")
+    return ready.current
+
+
+_PREPARED: dict[str, PreparedRender] = {}
+"""Renders ``run_render`` hands to the flow it starts in this process, by id (see ``render_episode``)."""
+
+
+def _render(prepared: PreparedRender, started: str, clock: _StageClock) -> str:
+    logger = get_run_logger()
+    plan, key = prepared.plan, prepared.key
+    options = plan.options  # local copies of the inputs
+    workers = options.workers
     settings = StitchSettings.with_pauses(options.pauses_ms)
-    key = render_key(plan, settings)
-    if not force:
-        current = check_published(plan, key)
-        if current is not None:
-            logger.info("episode '%s' is up to date: %s", plan.episode.meta.episode_id, current)
-            create_link_artifact(current, link_text="manifest.json", key=MANIFEST_ARTIFACT,
-                                 description=f"{plan.episode.meta.episode_id}: up to date")
-            return current
     clock.lap("plan")
     emit("synthesise", total=len(plan.jobs))
     if options.runner == "dask":
@@ -82,6 +90,7 @@ def _render(options: RenderOptions) -> str:
     else:
         futures = [synthesise_chunks.submit(batch, plan) for batch in batch_jobs(plan.jobs, workers)]
         futures += [synthesise_window_batch.submit(batch, plan) for batch in batch_windows(plan.windows, workers)]
+        wait(futures)  # a batch that fails does not cancel the others: their chunks are all stored
         records = sorted((record for future in futures for record in future.result()), key=lambda r: r.index)
     release_all()
     release_transcribers()
@@ -101,13 +110,15 @@ def _render(options: RenderOptions) -> str:
             encoded.append(future.result())
             emit("encode", advance=1)
         clock.lap("encode")
+        book = package_book(plan, stitched, mastered, work_dir) if options.package == "audiobook" else None
         qa, qa_files = (check_episode(plan, records, stitched, mastered, encoded, work_dir)
                         if options.qa.enabled else (None, []))
         clock.lap("qa")
         stats = RenderStats(chunks_rendered=rendered, chunks_reused=len(records) - rendered, started_at=started,
                             finished_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                             workers=workers, timings_s=clock.laps, render_key=key)
-        published = publish(plan, records, stitched, mastered, encoded, stats, sha256_file(script), qa, qa_files)
+        published = publish(plan, records, stitched, mastered, encoded, stats, sha256_file(options.script), qa,
+                            qa_files, book)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     create_table_artifact(key="episode-files", table=_files_table(encoded),
@@ -133,6 +144,7 @@ def synthesise_cluster(plan: RenderPlan, batches: list[tuple[ChunkJob, ...]],
     """Chunk synthesis as a sub-flow, so that it alone runs on the Dask task runner."""
     futures = [synthesise_chunks.submit(batch, plan) for batch in batches]
     futures += [synthesise_window_batch.submit(batch, plan) for batch in window_batches]
+    wait(futures)
     return sorted((record for future in futures for record in future.result()), key=lambda r: r.index)
 
 
@@ -187,17 +199,21 @@ def _files_table(encoded: list[Any]) -> list[dict[str, object]]:
             for item in encoded]
 
 
-def run_render(options: RenderOptions) -> str:
+def run_render(options: RenderOptions, prepared: PreparedRender | None = None) -> str:
     """Run the flow with ``options.workers`` parallel synthesis workers; returns the manifest URI.
 
-    First tidies up after killed runs on this host (see ``castline_flows.housekeeping``)."""
+    ``prepared``: the render as the caller already planned and checked it (``prepare_episode``,
+    with its local inputs still open), so the flow does neither again. First tidies up after
+    killed runs on this host (see ``castline_flows.housekeeping``)."""
     tidy_up_after_killed_runs()
     runner = ThreadPoolTaskRunner(max_workers=options.workers)
-    with tagged_run():
-        return render_episode.with_options(task_runner=runner)(
-            script=options.script, out=options.out, preset=options.preset, formats=list(options.formats),
-            cast=dict(options.cast) or None, engine=options.engine, workers=options.workers, seed=options.seed,
-            voices_dir=options.voices_dir, pauses_ms=dict(options.pauses_ms) or None, force=options.force,
-            engine_options=dataclasses.asdict(options.engine_options), window_words=options.window_words,
-            exact_timings=options.exact_timings, qa=dataclasses.asdict(options.qa), runner=options.runner,
-            dask_address=options.dask_address)
+    handle = None
+    if prepared is not None:
+        handle = uuid.uuid4().hex
+        _PREPARED[handle] = prepared
+    try:
+        with tagged_run():
+            return render_episode.with_options(task_runner=runner)(options=options, prepared=handle)
+    finally:
+        if handle is not None:
+            _PREPARED.pop(handle, None)

@@ -11,7 +11,9 @@ from prefect.cache_policies import NONE
 from castline.dub.manifest import fit_summary, timing_table
 from castline.dub.mix import MixResult, deliver_format, mix_language
 from castline.dub.options import DubOptions
-from castline.dub.pipeline import artifact_key, now_utc
+from castline.dub.pipeline import artifact_key, hear_takes, now_utc
+from castline.dub.picture import deliver_picture
+from castline.dub.takes_qa import LanguageQA, publish_qa
 from castline.dub.plan import LanguagePlan, prepare_dub
 from castline.dub.publish import publish_language
 from castline.dub.voicing import VoicedLanguage, voice_language
@@ -64,7 +66,24 @@ def publish_dub(plan: LanguagePlan, voiced: VoicedLanguage, mixed: MixResult, en
     summary = fit_summary(voiced)
     create_table_artifact(key=artifact_key(plan.programme, plan.language),
                           table=timing_table(voiced, plan.sample_rate),
-                          description=f"{plan.programme} [{plan.language}]: {summary['cues']} cues, "
-                                      f"{summary['stretched']} stretched, {summary['borrowed']} borrowed, "
-                                      f"{summary['overrun']} overrun — {manifest.uri}")
+                          description=f"{plan.programme} [{plan.language}]: {summary.cues} cues, "
+                                      f"{summary.stretched} stretched, {summary.borrowed} borrowed, "
+                                      f"{summary.overrun} overrun — {manifest.uri}")
     return manifest
+
+
+@task(name="hear-dub-takes", cache_policy=NONE)
+def hear_dub(plan: LanguagePlan, voiced: VoicedLanguage, work_dir: str) -> tuple[VoicedLanguage, LanguageQA | None]:
+    """Whisper hears every take (``--qa warn|strict``); failing takes are rendered again."""
+    return hear_takes(plan, voiced, open_store(plan.options.out), work_dir)
+
+
+@task(name="publish-dub-qa", cache_policy=NONE, retries=2, retry_delay_seconds=2)
+def publish_dub_qa(plan: LanguagePlan, heard: LanguageQA) -> ObjectInfo:
+    return publish_qa(open_store(plan.options.out), plan, heard)[0]
+
+
+@task(name="mux-dubbed-video", cache_policy=NONE)
+def mux_dubbed_video(plans: Sequence[LanguagePlan], work_dir: str) -> ObjectInfo:
+    """The dubbed video (``dubbed.mkv``/``.mp4``) from every published language; its record."""
+    return deliver_picture(plans, work_dir).record

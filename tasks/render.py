@@ -12,6 +12,8 @@ from prefect.cache_policies import NONE
 from castline.dsp.compliance import noise_floor_problem
 from castline.audio.encode import EncodedFile, deliver
 from castline.core.errors import CastlineError, DeliveryError
+from castline.delivery.audiobook import AudiobookPackage
+from castline.delivery.episode_meta import episode_audiobook, tag_writer
 from castline.delivery.manifest import RenderStats
 from castline.delivery.master import MasterResult, master
 from castline.render.options import RenderOptions
@@ -19,11 +21,11 @@ from castline.delivery.publish import Published, publish_episode
 from castline.qa.episode import enforce, episode_qa
 from castline.qa.records import EpisodeQA
 from castline.qa.report import chunk_table, summary_markdown, write_report
-from castline.render.plan import ChunkJob, RenderPlan, WindowJob, prepare_render
+from castline.render.plan import ChunkJob, RenderPlan, WindowJob, episode_facts
 from castline.render.stitch import StitchResult, StitchSettings, stitch
 from castline.storage import open_store
 from castline.render.synthesis import ChunkRecord, synthesise_batch
-from castline.delivery.uptodate import current_manifest_uri
+from castline.delivery.uptodate import PreparedRender, prepare_episode
 from castline.render.windows import synthesise_windows
 
 # Caching is by content hash in the store (castline.render.synthesis), which survives machines and
@@ -44,11 +46,13 @@ def retry_unless_user_error(task, task_run, state) -> bool:
 
 
 @task(name="plan-render", cache_policy=NONE)
-def plan_render(options: RenderOptions) -> RenderPlan:
-    plan = prepare_render(options)
+def plan_render(options: RenderOptions, local_options: RenderOptions) -> PreparedRender:
+    """Plan the render and check whether the store already holds it (``prepare_episode``)."""
+    prepared = prepare_episode(options, local_options)
+    plan = prepared.plan
     get_run_logger().info("planned %d chunks for %d turns of '%s'", len(plan.jobs), len(plan.episode.turns),
                           plan.episode.meta.episode_id)
-    return plan
+    return prepared
 
 
 @task(name="tidy-store", cache_policy=NONE)
@@ -58,11 +62,6 @@ def tidy_store(out: str) -> int:
     if removed:
         get_run_logger().info("removed %d leftovers of killed writes from %s", removed, out)
     return removed
-
-
-@task(name="check-published", cache_policy=NONE)
-def check_published(plan: RenderPlan, key: str) -> str | None:
-    return current_manifest_uri(open_store(plan.options.out), plan, key)
 
 
 @task(name="synthesise-chunks", cache_policy=NONE, retries=1, retry_delay_seconds=2,
@@ -104,7 +103,8 @@ def encode_format(plan: RenderPlan, stitched: StitchResult, mastered: MasterResu
         return path
 
     return deliver(mastered.path, mastered.reading, fmt, folder / f"episode.{fmt}", plan.preset,
-                   mastered.ceiling_dbtp, remaster)
+                   mastered.ceiling_dbtp, remaster,
+                   after_encode=tag_writer(plan, stitched, mastered.reading.duration_samples, fmt))
 
 
 @task(name="episode-qa", cache_policy=NONE)
@@ -128,9 +128,13 @@ def check_episode(plan: RenderPlan, records: Sequence[ChunkRecord], stitched: St
       retry_condition_fn=retry_unless_user_error)
 def publish(plan: RenderPlan, records: Sequence[ChunkRecord], stitched: StitchResult, mastered: MasterResult,
             encoded: Sequence[EncodedFile], stats: RenderStats, script_sha256: str,
-            qa: EpisodeQA | None = None, qa_files: Sequence[Path] = ()) -> Published:
-    summary = None if qa is None else {"verdict": qa.verdict, "policy": qa.policy, "chunks": len(qa.chunks),
-                                       "passed": qa.passed_count, "failed": qa.failed_count,
-                                       "retried": qa.retried_count, "episode_flags": list(qa.episode_flags)}
+            qa: EpisodeQA | None = None, qa_files: Sequence[Path] = (),
+            book: AudiobookPackage | None = None) -> Published:
     return publish_episode(open_store(plan.options.out), plan, records, stitched, mastered, encoded, stats,
-                           script_sha256, qa_files, summary)
+                           script_sha256, qa_files, qa, book)
+
+
+@task(name="audiobook", cache_policy=NONE)
+def package_book(plan: RenderPlan, stitched: StitchResult, mastered: MasterResult, work_dir: str) -> AudiobookPackage:
+    return episode_audiobook(plan, stitched, mastered.path, mastered.reading.duration_samples,
+                             Path(work_dir) / "audiobook")

@@ -11,6 +11,15 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="castline-tests-"))
+# pytest-xdist: each worker process has its own _SESSION_HOME (its own Prefect database, test
+# harness, caches and servers on free ports). Workers inherit the controller's environment, so a
+# folder the controller's conftest chose is replaced by the worker's own; a user's setting stays.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("CASTLINE_HOME", "XDG_CACHE_HOME"):
+        if os.environ.get(_name, "").startswith(os.environ.get("CASTLINE_TESTS_CONTROLLER_HOME") or "\0"):
+            del os.environ[_name]
+else:
+    os.environ["CASTLINE_TESTS_CONTROLLER_HOME"] = str(_SESSION_HOME)
 # Before anything imports Prefect: its database, no telemetry, quiet console.
 os.environ.setdefault("CASTLINE_HOME", str(_SESSION_HOME))
 os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
@@ -19,6 +28,20 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
 os.environ.setdefault("XDG_CACHE_HOME", str(_SESSION_HOME / "cache"))
+# CLI runs in tests never start castline's persistent server (tests/test_server.py does, explicitly).
+os.environ.setdefault("CASTLINE_SERVER", "ephemeral")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with end-to-end (``slow``) tests run first, each file's tests in their own order.
+
+    Under pytest-xdist (``make test``: ``--dist loadfile``) the long files then start at once and the
+    many short ones fill in around them, instead of a long file starting last and running alone."""
+    first = {}
+    for index, item in enumerate(items):
+        first.setdefault(item.path, index)
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (item.path not in slow, first[item.path]))
 
 
 def _shared_dir() -> Path:

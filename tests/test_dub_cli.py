@@ -88,7 +88,8 @@ def test_a_good_run_publishes_and_prints_a_summary(files, prefect_api):
     assert "no voice profile speaks 'es' here" in result.stderr  # the espeak-ng fallback is announced
     published = files / "out" / "bg" / "es"
     assert sorted(p.name for p in published.iterdir()) == ["dialogue.wav", "manifest.json", "mix.flac", "mix.wav",
-                                                           "subtitles.srt", "subtitles.vtt"]
+                                                           "qa.json", "report.html", "subtitles.srt",
+                                                           "subtitles.vtt"]  # --qa warn by default
     assert soundfile.info(str(published / "mix.wav")).frames == 48_000 * 3
 
 

@@ -86,7 +86,7 @@ def test_gil_bound_engines_are_serialised_across_threads():
     import threading
     import time
 
-    from castline.render.synthesis import _engine_lock
+    from castline.engines.locks import engine_lock as _engine_lock
 
     class Caps:
         def __init__(self, parallel):

@@ -201,10 +201,15 @@ def test_output_is_block_size_invariant(block: int) -> None:
     reference, ref_limiter = limit(signal, -1.0, None)
     out, limiter = limit(signal, -1.0, block)
     assert out.shape == signal.shape
-    np.testing.assert_allclose(out, reference, rtol=0, atol=1e-7)
+    # The true-peak envelope is bit-exact across block sizes, but each of the two gains is a
+    # float64 running sum restarted at block edges, then rounded to float32: either may land
+    # on the neighbouring float32, so out = x * g_main * g_safety may move by 3 eps relative
+    # (2 gain roundings + 2 half-eps product roundings); 1 eps of gain is 1.0e-6 dB.
+    eps32 = float(np.finfo(np.float32).eps)
+    np.testing.assert_allclose(out, reference, rtol=3 * eps32, atol=0)
     assert limiter.samples_limited == ref_limiter.samples_limited
     assert limiter.gain_reduction_max_db == pytest.approx(ref_limiter.gain_reduction_max_db,
-                                                          abs=1e-6)
+                                                          abs=3e-6)
 
 
 def test_process_holds_back_the_lookahead_and_flush_returns_the_rest() -> None:

@@ -13,6 +13,7 @@ import soundfile
 
 from castline.audio.encode import measure_file
 from castline.render.options import RenderOptions
+from castline.core.timebase import samples_to_ms
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +86,8 @@ def test_manifest_contract(rendered):
     assert [p.name for p in (out / "releases").iterdir()] == [manifest["release"]]
     assert sorted(p.name for p in _release(folder, manifest).iterdir()) == sorted(
         ["episode.wav", "episode.flac", "episode.mp3", "episode.opus", "manifest.json", "transcript.srt",
-         "transcript.vtt", "qa.json", "report.html", "loudness.png", "waveform.png"])
+         "transcript.vtt", "transcript.json", "chapters.json", "qa.json", "report.html", "loudness.png",
+         "waveform.png"])
     assert (_release(folder, manifest) / "manifest.json").read_bytes() == (out / "manifest.json").read_bytes()
 
 
@@ -138,11 +140,17 @@ def test_srt_follows_chunk_timings(rendered):
     _, manifest, folder = rendered
     srt = (_release(folder, manifest) / "transcript.srt").read_text(encoding="utf-8")
     blocks = [b for b in srt.strip().split("\n\n") if b]
-    assert len(blocks) == len(manifest["chunks"])
+    # Long chunks are split into cues of at most 2 lines of 32 characters; each chunk starts one.
+    assert len(blocks) >= len(manifest["chunks"])
+    starts = {block.split("\n")[1].split(" --> ")[0] for block in blocks}
+    for chunk in manifest["chunks"]:
+        ms = samples_to_ms(chunk["start_sample"], 24000)
+        assert f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}" in starts
     first = manifest["chunks"][0]
     start_ms = round(first["start_sample"] * 1000 / 24000)
     assert f"00:00:00,{start_ms:03d} -->" in blocks[0]
     assert "Harriet: Welcome to the test." in blocks[0]
+    assert all(len(line) <= 32 for block in blocks for line in block.split("\n")[2:])
     vtt = (_release(folder, manifest) / "transcript.vtt").read_text(encoding="utf-8")
     assert vtt.startswith("WEBVTT") and "<v Joe>" in vtt
 

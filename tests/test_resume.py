@@ -57,7 +57,10 @@ def _env(prefect_api: str, **extra: str) -> dict[str, str]:
 
 
 def _stored_chunks(out: Path) -> int:
-    return len(list((out / "_cache" / "chunks").rglob("*.json"))) if (out / "_cache").exists() else 0
+    # A killed write leaves its temporary file (".castline-tmp-…-<key>.json"): not a stored chunk.
+    if not (out / "_cache").exists():
+        return 0
+    return sum(not path.name.startswith(".castline-tmp-") for path in (out / "_cache" / "chunks").rglob("*.json"))
 
 
 def _manifest(out: Path) -> dict:
@@ -147,3 +150,39 @@ def test_render_killed_from_outside_resumes(prefect_api, uninterrupted, tmp_path
     assert render["chunks_reused"] + render["chunks_rendered"] == len(SENTENCES)
     assert _master(out)[0] == uninterrupted[0]
     assert not [path for path in out.rglob("*") if ".castline-tmp-" in path.name]
+
+
+# --- the default cast: both shipped voices, piper's 'joe' included -------------------------------
+
+def _two_voice_script(folder: Path) -> Path:
+    # No cast and no --cast: speakers take the voice library's voices in order (heart, joe).
+    script = folder / "keeper.txt"
+    script.write_text("".join(f"Speaker {1 + number % 2}: {sentence}\n" for number, sentence in enumerate(SENTENCES)),
+                      encoding="utf-8")
+    return script
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_two_voices(prefect_api, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("uninterrupted-two-voices")
+    result = subprocess.run(_command(_two_voice_script(folder), folder / "out"), capture_output=True, text=True,
+                            env=_env(prefect_api), timeout=300)
+    assert result.returncode == 0, result.stderr
+    return _master(folder / "out")
+
+
+def test_default_cast_killed_and_resumed_publishes_the_same_bytes(prefect_api, uninterrupted_two_voices, tmp_path):
+    script, out = _two_voice_script(tmp_path), tmp_path / "out"
+    killed = subprocess.run(_command(script, out), capture_output=True, text=True, timeout=300,
+                            env=_env(prefect_api, CASTLINE_KILL_AT="synthesise:4"))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    stored_before = _stored_chunks(out)
+    assert 4 <= stored_before < len(SENTENCES)
+    resumed = subprocess.run(_command(script, out), capture_output=True, text=True, env=_env(prefect_api),
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    manifest = _manifest(out)
+    assert {voice["id"] for voice in manifest["voices"]} == {"heart", "joe"}
+    assert manifest["render"]["chunks_reused"] == stored_before
+    # piper's takes are seeded too: chunks made after the kill match the uninterrupted run's
+    assert _master(out)[0] == uninterrupted_two_voices[0]

@@ -12,7 +12,7 @@ from castline.script.model import Chapter
 VOICES = ("heart", "joe", "alloy")
 PRESETS = frozenset({"podcast", "audiobook"})
 
-# Kept identical to the example in the README.
+# Kept identical to the example in docs/scripts.md.
 README_EXAMPLE = """\
 episode:
   id: castline-demo          # optional; default: the file name, slugified

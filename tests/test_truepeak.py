@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -137,12 +140,37 @@ def test_true_peak_is_block_size_invariant(block: int | None) -> None:
     signal[1, 5000] = 1.7
     reference = stream_envelope(signal, rate, None)
     env = stream_envelope(signal, rate, block)
-    np.testing.assert_allclose(env, reference[:env.size], rtol=1e-7, atol=0)
+    # bit-exact: every envelope value is the same float32 operations in the same order
+    np.testing.assert_array_equal(env, reference[:env.size])
     meter = TruePeakMeter(rate, 2)
     size = count if block is None else block
     for start in range(0, count, size):
         meter.process(signal[:, start:start + size])
-    assert meter.true_peak_dbtp == pytest.approx(measure_true_peak_dbtp(signal, rate), abs=1e-6)
+    assert meter.true_peak_dbtp == measure_true_peak_dbtp(signal, rate)
+
+
+_BLOCK_CHECK = """
+import numpy as np
+from castline.dsp.truepeak import TruePeakEnvelope
+rng = np.random.default_rng(11)
+signal = (rng.standard_normal((2, 100_000)) * 0.3).astype(np.float32)
+def stream(size):
+    env = TruePeakEnvelope(24_000, 2)
+    parts = [env.process(signal[:, s:s + size]) for s in range(0, signal.shape[1], size)]
+    return np.concatenate(parts + [env.flush()])
+whole = stream(signal.shape[1])
+print(sum(int(np.count_nonzero(stream(size) != whole)) for size in (1000, 4410)))
+"""
+
+
+@pytest.mark.parametrize("coretype", ["Haswell", "Zen"])
+def test_block_size_invariance_does_not_depend_on_the_blas_kernel(coretype: str) -> None:
+    # The kernels OpenBLAS picks on AVX2-only CPUs (many AMD EPYC) sum a matrix product in
+    # an order that depends on its width; the envelope must not go through them.
+    env = {**os.environ, "OPENBLAS_CORETYPE": coretype}
+    done = subprocess.run([sys.executable, "-c", _BLOCK_CHECK], env=env, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == "0"
 
 
 def test_reading_mid_stream_reads_the_prefix_and_does_not_disturb_the_stream() -> None:

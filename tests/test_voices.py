@@ -90,3 +90,64 @@ def test_download_only_hibari_voice_is_reported_unusable(tmp_path):
 def test_unknown_voice_lists_known(voices_dir):
     with pytest.raises(VoiceError, match=r"unknown voice 'zed' \(known: heart, joe"):
         load_voice_library(voices_dir).get("zed")
+
+
+# --- a broken profile fails only the renders that cast it ------------------------------------------
+
+def _library_with_a_broken_profile(tmp_path, voices_dir):
+    import shutil
+
+    root = tmp_path / "voices"
+    for voice_id in ("heart", "joe"):
+        shutil.copytree(voices_dir / voice_id, root / voice_id)
+    broken = _write(root / "stolen", BASE.replace("id: v1", "id: stolen") + "reference: {audio: ../../etc/passwd}\n")
+    return root, broken
+
+
+def test_a_broken_profile_is_listed_with_its_error_not_raised(tmp_path, voices_dir):
+    root, broken = _library_with_a_broken_profile(tmp_path, voices_dir)
+    library = load_voice_library(root)
+    assert library.ids() == ["heart", "joe"] and library.broken_ids() == ["stolen"]
+    [entry] = library.broken
+    assert entry.source_path == str(broken) and entry.field == "reference.audio"
+    assert str(broken) in entry.reason and "inside the profile folder" in entry.reason
+    assert library.get("heart").engine == "hibari"
+    with pytest.raises(VoiceError) as caught:
+        library.get("stolen")
+    assert str(caught.value) == entry.reason
+
+
+def _script(tmp_path, cast):
+    script = tmp_path / "ep.yaml"
+    script.write_text("episode: {id: ep, title: Ep}\n"
+                      f"cast:\n  host: {{voice: {cast}}}\n"
+                      "turns:\n  - speaker: host\n    text: Hello there.\n", encoding="utf-8")
+    return str(script)
+
+
+def test_renders_that_do_not_cast_a_broken_profile_still_plan(tmp_path, voices_dir):
+    from castline.render.options import RenderOptions
+    from castline.render.plan import prepare_render
+
+    root, broken = _library_with_a_broken_profile(tmp_path, voices_dir)
+    plan = prepare_render(RenderOptions(script=_script(tmp_path, "heart"), voices_dir=str(root)))
+    assert [voice.voice_id for voice in plan.voices] == ["heart"]
+    with pytest.raises(VoiceError) as caught:
+        prepare_render(RenderOptions(script=_script(tmp_path, "stolen"), voices_dir=str(root)))
+    message = str(caught.value)
+    assert str(broken) in message and "reference.audio" in message and "\n" not in message
+
+
+def test_voices_list_shows_a_broken_profile_with_its_error(tmp_path, voices_dir):
+    import subprocess
+    import sys
+
+    root, broken = _library_with_a_broken_profile(tmp_path, voices_dir)
+    listed = subprocess.run([sys.executable, "-m", "castline_cli", "voices", "list", "--voices-dir", str(root)],
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split("\t")[0]: line.split("\t") for line in listed.stdout.splitlines()[1:]}
+    assert set(rows) == {"heart", "joe", "stolen"}
+    assert rows["heart"][-1] == "yes"
+    assert rows["stolen"][-2] == "broken"
+    assert rows["stolen"][-1].startswith(f"no: {broken}: reference.audio:")

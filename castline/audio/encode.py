@@ -35,6 +35,12 @@ CODECS: dict[str, Codec] = {
     # 44.1 kHz CBR 192k: plays everywhere and is what audiobook platforms (ACX) require.
     "mp3": Codec("mp3", ("-c:a", "libmp3lame", "-b:a", "192k", "-ar", "44100"), 44100, lossy=True),
     "opus": Codec("opus", ("-c:a", "libopus", "-b:a", "64k", "-vbr", "on"), 48000, lossy=True),
+    # AAC in MP4: what Apple Podcasts takes besides MP3; m4b is the audiobook flavour (chapters
+    # and cover are added by castline.delivery.tags). faststart: players can start streaming.
+    "m4a": Codec("m4a", ("-c:a", "aac", "-b:a", "128k", "-ar", "44100", "-movflags", "+faststart"), 44100,
+                 lossy=True),
+    "m4b": Codec("m4b", ("-c:a", "aac", "-b:a", "128k", "-ar", "44100", "-movflags", "+faststart"), 44100,
+                 lossy=True),
 }
 
 
@@ -94,14 +100,18 @@ def measure_file(path: str | Path, sample_rate: int, channels: int) -> LoudnessR
 
 Remaster = Callable[[float, float], Path]
 """``remaster(gain_offset_db, ceiling_dbtp)`` → a new master file with those corrections."""
+AfterEncode = Callable[[Path], None]
+"""``after_encode(path)`` runs on each encoded file before it is measured (e.g. writes its tags)."""
 
 
 def deliver(master_path: str | Path, master_reading: LoudnessReading, fmt: str, out_path: str | Path,
-            preset: Preset, ceiling_dbtp: float, remaster: Remaster) -> EncodedFile:
+            preset: Preset, ceiling_dbtp: float, remaster: Remaster,
+            after_encode: AfterEncode | None = None) -> EncodedFile:
     """Encode, decode, measure; if the file leaves its spec, correct the master and re-encode.
 
     Lossy codecs shift loudness and raise true peak (measured: MP3 −0.3 LU, Opus +0.24 dB TP),
-    so the check is on the decoded file, never on the master alone.
+    so the check is on the decoded file, never on the master alone. ``after_encode`` (tagging)
+    runs before the measurement, so the reading is that of the file as delivered.
     """
     codec = CODECS[fmt]
     source = Path(master_path)
@@ -109,6 +119,8 @@ def deliver(master_path: str | Path, master_reading: LoudnessReading, fmt: str, 
     corrections: list[str] = []
     for attempt in range(1, MAX_ATTEMPTS + 1):
         encode_file(source, fmt, out_path)
+        if after_encode is not None:
+            after_encode(Path(out_path))
         if fmt == "wav":
             reading = master_reading
         else:

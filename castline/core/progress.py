@@ -5,8 +5,6 @@ Listeners are process-local and optional: with none installed, ``emit`` does not
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,32 +29,15 @@ _lock = threading.Lock()
 def emit(stage: str, advance: int = 0, total: int | None = None, detail: str = "") -> None:
     with _lock:
         listeners = list(_listeners)
-        _failpoint(stage, advance)
     event = ProgressEvent(stage, advance, total, detail)
     for listener in listeners:
         listener(event)
 
 
-_done: dict[str, int] = {}
-
-
-def _failpoint(stage: str, advance: int) -> None:
-    """``CASTLINE_KILL_AT=STAGE:N``: SIGKILL this process once N units of STAGE are done.
-
-    A test failpoint: the resume tests use it to die at an exact point (after the 3rd chunk
-    stored, half-way through stitching, after the first object of a release uploaded) exactly
-    as ``kill -9`` would, with no clean-up of any kind. Unset (always, outside tests), it costs
-    one dictionary lookup per event.
-    """
-    target = os.environ.get("CASTLINE_KILL_AT")
-    if not target or not advance:
-        return
-    name, _, count = target.partition(":")
-    if name != stage:
-        return
-    _done[stage] = _done.get(stage, 0) + advance
-    if _done[stage] >= int(count or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+def subscribe(listener: Listener) -> None:
+    """Install ``listener`` for the rest of the process (``listening`` installs one for a block)."""
+    with _lock:
+        _listeners.append(listener)
 
 
 @contextmanager

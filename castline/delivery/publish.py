@@ -10,7 +10,7 @@ from typing import Sequence
 from castline.audio.encode import CODECS, EncodedFile
 from castline.core.errors import StorageError
 from castline.core.hashing import sha256_file
-from castline.delivery.manifest import PublishedFile, RenderStats, build_manifest, manifest_json
+from castline.delivery.manifest import EpisodeManifest, PublishedFile, RenderStats, StoredRelease, build_manifest
 from castline.delivery.master import MasterResult
 from castline.core.progress import emit
 from castline.delivery.releases import live_release, manifest_key, prune_releases, release_id, release_prefix
@@ -18,7 +18,12 @@ from castline.render.plan import RenderPlan
 from castline.render.stitch import StitchResult
 from castline.storage import ObjectInfo, Store
 from castline.delivery.subtitles import Cue, to_srt, to_vtt
+from castline.delivery.audiobook import AudiobookPackage
+from castline.delivery.episode_meta import (audiobook_manifest, chapter_entries, episode_metadata, metadata_json,
+                                            update_feed)
+from castline.delivery.sidecars import chapters_json, transcript_json
 from castline.render.synthesis import ChunkRecord
+from castline.qa.records import EpisodeQA
 
 
 def transcript_cues(plan: RenderPlan, stitched: StitchResult) -> list[Cue]:
@@ -31,54 +36,72 @@ def transcript_cues(plan: RenderPlan, stitched: StitchResult) -> list[Cue]:
 
 @dataclass(frozen=True)
 class Published:
-    """The live manifest plus what publishing did: objects uploaded, objects already stored intact."""
+    """The live manifest (its object and its record) plus what publishing did: objects uploaded,
+    objects already stored intact, releases pruned."""
 
     manifest: ObjectInfo
     release: str
     uploaded: int
     reused: int
     pruned: tuple[str, ...]
+    record: EpisodeManifest | None = None
 
 
 def publish_episode(store: Store, plan: RenderPlan, records: Sequence[ChunkRecord], stitched: StitchResult,
                     mastered: MasterResult, encoded: Sequence[EncodedFile], stats: RenderStats,
-                    script_sha256: str, qa_files: Sequence[Path] = (), qa_summary: dict | None = None) -> Published:
+                    script_sha256: str, qa_files: Sequence[Path] = (), qa: EpisodeQA | None = None,
+                    book: AudiobookPackage | None = None) -> Published:
     """Upload a release (``<episode>/releases/<release>/…``), verify it, then swap the live manifest.
 
     Files: ``episode.<ext>``, ``transcript.srt|vtt``, the QA report files and the release's own
     ``manifest.json``; last, ``<episode>/manifest.json``. An object already stored under the release
     with the same SHA-256 (a run killed while publishing) is not uploaded again. See
     ``castline.delivery.releases`` for the layout and why readers never see a mix of two releases.
+
+    The manifest is built once, after every object it lists is stored and verified: the release
+    id, upload counts and QA files are known by then, so nothing edits it afterwards.
     """
     episode_id = plan.episode.meta.episode_id
     release = release_id(stats.render_key)
     prefix = release_prefix(episode_id, release)
     previous = live_release(store, episode_id)
     writer = _VerifiedWriter(store)
-    emit("publish", total=len(encoded) + 2 + len(qa_files) + 2)
-    published = [PublishedFile(encoded=item,
-                               stored=writer.put_file(item.path, f"{prefix}/episode.{CODECS[item.format].extension}"))
-                 for item in encoded]
+    delivery = episode_metadata(plan)
+    chapters = chapter_entries(plan, stitched)
+    book_count = 0 if book is None else 1 + len(book.chapter_files)
+    emit("publish", total=len(encoded) + 3 + bool(chapters) + bool(delivery.cover) + book_count + len(qa_files) + 2)
+    published = tuple(PublishedFile(encoded=item,
+                                    stored=writer.put_file(item.path, f"{prefix}/episode.{CODECS[item.format].extension}"))
+                      for item in encoded)
     cues = transcript_cues(plan, stitched)
-    transcripts = [
+    transcripts = (
         writer.put_bytes(to_srt(cues, stitched.sample_rate).encode("utf-8"), f"{prefix}/transcript.srt"),
         writer.put_bytes(to_vtt(cues, stitched.sample_rate).encode("utf-8"), f"{prefix}/transcript.vtt"),
-    ]
-    reports = [writer.put_file(path, f"{prefix}/{Path(path).name}") for path in qa_files]
-    manifest = build_manifest(plan, records, stitched, mastered, published, transcripts, stats, script_sha256)
-    manifest["release"] = release
-    manifest["render"]["objects_uploaded"] = writer.uploaded
-    manifest["render"]["objects_reused"] = writer.reused
-    if qa_summary is not None:
-        manifest["qa"] = {**qa_summary, "files": [{"name": Path(info.key).name, "key": info.key, "uri": info.uri,
-                                                    "sha256": info.sha256, "bytes": info.bytes} for info in reports]}
-    body = manifest_json(manifest)
+        writer.put_bytes(transcript_json(cues, stitched.sample_rate), f"{prefix}/transcript.json"),
+    )
+    # Podcasting 2.0 chapters and the cover, beside the files (the feed links both).
+    chapters_file = (writer.put_bytes(chapters_json(chapters, stitched.sample_rate), f"{prefix}/chapters.json")
+                     if chapters else None)
+    cover = (writer.put_bytes(delivery.cover.data, f"{prefix}/cover.{'png' if delivery.cover.mime == 'image/png' else 'jpg'}")
+             if delivery.cover else None)
+    reports = tuple(writer.put_file(path, f"{prefix}/{Path(path).name}") for path in qa_files)
+    book_files = [] if book is None else [book.m4b_path] + [reading.path for reading in book.chapter_files]
+    book_stored = {path: writer.put_file(path, f"{prefix}/audiobook/{Path(path).name}") for path in book_files}
+    stored = StoredRelease(release=release, files=published, transcripts=transcripts, qa_files=reports,
+                           uploaded=writer.uploaded, reused=writer.reused, chapters_file=chapters_file, cover=cover,
+                           metadata=None if delivery.is_empty else metadata_json(delivery),
+                           show=delivery.show.show_id if delivery.show else None,
+                           audiobook=None if book is None else audiobook_manifest(book, book_stored))
+    manifest = build_manifest(plan, records, stitched, mastered, stats, script_sha256, stored, qa)
+    body = manifest.to_bytes()
     writer.put_bytes(body, f"{prefix}/manifest.json")
     live = store.put_bytes(body, manifest_key(episode_id))
+    update_feed(store, delivery, episode_id, live.key)  # the show's feed.xml, rebuilt and swapped in
     emit("publish", advance=1)
     keep = {release} | ({previous} if previous else set())
     pruned = tuple(prune_releases(store, episode_id, keep))
-    return Published(manifest=live, release=release, uploaded=writer.uploaded, reused=writer.reused, pruned=pruned)
+    return Published(manifest=live, release=release, uploaded=writer.uploaded, reused=writer.reused, pruned=pruned,
+                     record=manifest)
 
 
 class _VerifiedWriter:

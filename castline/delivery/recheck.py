@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from castline.audio.chunkfile import read_chunk
-from castline.audio.encode import CODECS, measure_file
+from castline.audio.encode import CODECS, EncodedFile, measure_file
 from castline.core.errors import CastlineError
+from castline.delivery.manifest import EpisodeManifest, FileEntry
+from castline.qa.episode import ChunkFacts, EpisodeFacts
 from castline.qa.chunk_check import ChunkCheck, Take, check_takes
 from castline.qa.records import EpisodeQA
 from castline.qa.settings import QASettings
@@ -25,11 +26,9 @@ def recheck_episode(output: str | Path, settings: QASettings) -> tuple[EpisodeQA
     every delivered file, and write a fresh qa.json / report.html beside the manifest.
 
     Needs only what the store holds (manifest, chunk audio, episode files), not the script."""
-    from castline.render.chunking import Boundary
-    from castline.dsp.presets import PRESETS
-    from castline.qa.episode import EpisodeFacts, episode_qa
+    from castline.dsp.loudness import measure_loudness
+    from castline.qa.episode import episode_qa
     from castline.qa.report import write_report
-    from castline.render.plan import ChunkJob
     from castline.storage import open_store
 
     manifest_path = Path(output)
@@ -38,28 +37,21 @@ def recheck_episode(output: str | Path, settings: QASettings) -> tuple[EpisodeQA
     if not manifest_path.is_file():
         raise CastlineError("no manifest.json here (give an episode folder or its manifest)", source=str(output))
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        jobs = tuple(ChunkJob(index=c["index"], turn=c["turn"], position=c["position"], speaker=c["speaker"],
-                              voice_id=c["voice"], engine=c["engine"], text=c["text"], boundary=Boundary(c["boundary"]),
-                              pause_before_ms=None, seed=c["seed"], key=c["hash"], source_line=None)
-                     for c in manifest["chunks"])
-        facts = EpisodeFacts(manifest["episode"], manifest["language"], PRESETS[manifest["preset"]["name"]],
-                             settings, jobs)
+        manifest = EpisodeManifest.from_json(manifest_path.read_bytes())
+        facts = episode_facts(manifest, settings)
     except (ValueError, KeyError, TypeError) as error:
         raise CastlineError(f"not a castline manifest ({error})", source=str(manifest_path)) from error
-    from castline.dsp.loudness import measure_loudness
 
     checks: list[ChunkCheck | None] = []
     chunk_lufs: list[float | None] = []
-    bands = {voice["id"]: tuple(voice["words_per_minute"]) for voice in manifest.get("voices", ())
-             if voice.get("words_per_minute")}
-    for start in range(0, len(jobs), RECHECK_BLOCK):
+    bands = {voice.id: tuple(voice.words_per_minute) for voice in manifest.voices if voice.words_per_minute}
+    for start in range(0, len(manifest.chunks), RECHECK_BLOCK):
         # A block of chunks in memory at a time, heard together (packed Whisper windows).
         takes, rates = [], []
-        for chunk, job in zip(manifest["chunks"][start:start + RECHECK_BLOCK], jobs[start:start + RECHECK_BLOCK]):
-            audio, rate = read_chunk(_local(chunk["uri"]))
+        for chunk in manifest.chunks[start:start + RECHECK_BLOCK]:
+            audio, rate = read_chunk(_local(chunk.uri))
             chunk_lufs.append(measure_loudness(audio, rate).integrated_lufs)
-            takes.append(Take(audio, job.text, job.engine, job.seed, bands.get(job.voice_id, WORDS_PER_MINUTE_BAND)))
+            takes.append(Take(audio, chunk.heard_text, chunk.engine, chunk.seed, bands.get(chunk.voice, WORDS_PER_MINUTE_BAND)))
             rates.append(rate)
         block: list[ChunkCheck | None] = [None] * len(takes)
         for rate in sorted(set(rates)):
@@ -69,12 +61,12 @@ def recheck_episode(output: str | Path, settings: QASettings) -> tuple[EpisodeQA
                 block[i] = check
         checks.extend(block)
     folder = _release_folder(manifest_path, manifest)
-    files = [_measured(item) for item in manifest["files"]]
-    wav = next((item for item in manifest["files"] if item["format"] == "wav"), None)
-    master = _local(wav["uri"]) if wav else None
+    files = [_measured(item) for item in manifest.files]
+    wav = manifest.file("wav")
+    master = _local(wav.uri) if wav else None
     if master is None or not master.is_file():
         raise CastlineError("episode.wav is missing: QA reads the WAV master", source=str(folder))
-    qa = episode_qa(facts, checks, [(c["start_sample"], c["end_sample"]) for c in manifest["chunks"]],
+    qa = episode_qa(facts, checks, [(chunk.start_sample, chunk.end_sample) for chunk in manifest.chunks],
                     chunk_lufs, master, files, policy=settings.policy)
     store = open_store(folder)
     with tempfile.TemporaryDirectory(prefix="castline-qa-") as work:
@@ -84,9 +76,18 @@ def recheck_episode(output: str | Path, settings: QASettings) -> tuple[EpisodeQA
     return qa, folder / "report.html"
 
 
-def _release_folder(manifest_path: Path, manifest: dict) -> Path:
+def episode_facts(manifest: EpisodeManifest, settings: QASettings) -> EpisodeFacts:
+    """What episode QA needs, from a published manifest (no script or plan needed)."""
+    from castline.dsp.presets import PRESETS
+
+    jobs = tuple(ChunkFacts(index=chunk.index, turn=chunk.turn, speaker=chunk.speaker, voice_id=chunk.voice,
+                            engine=chunk.engine, text=chunk.heard_text) for chunk in manifest.chunks)
+    return EpisodeFacts(manifest.episode, manifest.language, PRESETS[manifest.preset_name], settings, jobs)
+
+
+def _release_folder(manifest_path: Path, manifest: EpisodeManifest) -> Path:
     """Where the manifest's files live: its release folder (a new report goes beside them)."""
-    release = manifest.get("release")
+    release = manifest.release
     if release and manifest_path.parent.joinpath("releases", release).is_dir():
         return manifest_path.parent / "releases" / release
     return manifest_path.parent
@@ -99,9 +100,7 @@ def _local(uri: str) -> Path:
     return Path(url2pathname(parsed.path))
 
 
-def _measured(item: dict):
-    from castline.audio.encode import EncodedFile
-
-    path = _local(item["uri"])
-    rate = CODECS[item["format"]].sample_rate or item["measured_sample_rate"]
-    return EncodedFile(item["format"], str(path), measure_file(path, rate, 1), 1, ())
+def _measured(item: FileEntry) -> EncodedFile:
+    path = _local(item.uri)
+    rate = CODECS[item.format].sample_rate or item.measured_sample_rate
+    return EncodedFile(item.format, str(path), measure_file(path, rate, 1), 1, ())

@@ -19,9 +19,8 @@ finds its own partial release on the next run and skips every object already sto
 
 from __future__ import annotations
 
-import json
-
 from castline.core.errors import StorageError
+from castline.delivery.manifest import ReleasePointer
 from castline.storage import Store
 
 RELEASES_FOLDER = "releases"
@@ -45,9 +44,8 @@ def release_prefix(episode_id: str, release: str) -> str:
 def live_release(store: Store, episode_id: str) -> str | None:
     """The release the live manifest points at; None when there is none (or it is unreadable)."""
     try:
-        manifest = json.loads(store.get_bytes(manifest_key(episode_id)))
-        return manifest.get("release")
-    except (StorageError, ValueError, AttributeError):
+        return ReleasePointer.from_json(store.get_bytes(manifest_key(episode_id))).release
+    except (StorageError, ValueError, TypeError, KeyError):
         return None
 
 

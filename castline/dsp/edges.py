@@ -8,25 +8,29 @@ import numpy as np
 
 
 @functools.lru_cache(maxsize=8)
-def _highpass_sos(sample_rate: int, cutoff_hz: float) -> np.ndarray:
+def _highpass_sos(sample_rate: int, cutoff_hz: float, order: int = 2) -> np.ndarray:
     from scipy.signal import butter
 
-    return butter(2, cutoff_hz, btype="highpass", fs=sample_rate, output="sos")
+    return butter(order, cutoff_hz, btype="highpass", fs=sample_rate, output="sos")
 
 
-def remove_dc(audio: np.ndarray, sample_rate: int, cutoff_hz: float = 40.0) -> np.ndarray:
-    """Subtract the mean, then a 2nd-order Butterworth high-pass at ``cutoff_hz`` (Hz).
+def remove_dc(audio: np.ndarray, sample_rate: int, cutoff_hz: float = 40.0, *, order: int = 2,
+              zero_phase: bool = False) -> np.ndarray:
+    """Subtract the mean, then a Butterworth high-pass of ``order`` (2nd by default) at ``cutoff_hz`` (Hz).
 
-    One pass (not zero-phase: half the cost, measured as the largest single cost of
+    One pass by default (not zero-phase: half the cost, measured as the largest single cost of
     stitching); its group delay is under 1 ms above 200 Hz, so speech onsets do not move.
     The filter starts in the steady state of the first sample, so there is no start-up step.
+    ``zero_phase`` runs it forwards and backwards instead (``sosfiltfilt``).
     """
-    from scipy.signal import sosfilt, sosfilt_zi
+    from scipy.signal import sosfilt, sosfilt_zi, sosfiltfilt
 
     centred = audio.astype(np.float64) - float(np.mean(audio)) if audio.size else audio.astype(np.float64)
     if centred.size <= 64:
         return centred.astype(np.float32)
-    sos = _highpass_sos(sample_rate, cutoff_hz)
+    sos = _highpass_sos(sample_rate, cutoff_hz, order)
+    if zero_phase:
+        return sosfiltfilt(sos, centred).astype(np.float32)
     filtered, _ = sosfilt(sos, centred, zi=sosfilt_zi(sos) * centred[0])
     return filtered.astype(np.float32)
 

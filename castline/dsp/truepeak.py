@@ -24,9 +24,6 @@ KAISER_BETA = 5.5
 _CHUNK_SAMPLES = 8192
 # Streams cut huge blocks into pieces of this size so temporaries stay small.
 _STREAM_CHUNK_SAMPLES = 65_536
-# Narrower products may be computed by a different BLAS kernel, which would make results
-# depend on how the stream was cut into blocks.
-_MIN_BLAS_COLUMNS = 32
 
 
 @dataclass(frozen=True)
@@ -111,27 +108,33 @@ def true_peak_envelope(extended: np.ndarray, filt: TruePeakFilter,
 
 
 def _envelope_chunk(extended: np.ndarray, filt: TruePeakFilter) -> np.ndarray:
+    # Each output sample is built from the same float32 multiplies and adds in the same order
+    # (tap d = 1 .. HALF_TAPS, one rounding per operation) whatever the stretch's length, so
+    # the envelope is bit-identical however a stream is cut into blocks. A matrix product
+    # would hand the sums to BLAS, whose kernels (and so summation order) vary with the
+    # number of columns and the CPU.
     n = extended.shape[-1] - (2 * HALF_TAPS - 1)
-    width = max(n, _MIN_BLAS_COLUMNS)
-    if width != n:
-        padded = np.zeros(width + 2 * HALF_TAPS - 1, dtype=np.float32)
-        padded[:extended.shape[-1]] = extended
-        extended = padded
     centre = HALF_TAPS - 1
-    sums = np.empty((HALF_TAPS, width), dtype=np.float32)
-    diffs = np.empty((HALF_TAPS, width), dtype=np.float32) if filt.pairs else None
+    rows = filt.sum_matrix.shape[0]
+    even = np.zeros((rows, n), dtype=np.float32)
+    odd = np.zeros((filt.pairs, n), dtype=np.float32)
+    folded = np.empty(n, dtype=np.float32)
+    term = np.empty(n, dtype=np.float32)
     for d in range(1, HALF_TAPS + 1):
-        ahead = extended[centre + d:centre + d + width]
-        behind = extended[centre + 1 - d:centre + 1 - d + width]
-        np.add(ahead, behind, out=sums[d - 1])
-        if diffs is not None:
-            np.subtract(ahead, behind, out=diffs[d - 1])
-    even = filt.sum_matrix @ sums
+        ahead = extended[centre + d:centre + d + n]
+        behind = extended[centre + 1 - d:centre + 1 - d + n]
+        np.add(ahead, behind, out=folded)
+        for k in range(rows):
+            np.multiply(folded, filt.sum_matrix[k, d - 1], out=term)
+            even[k] += term
+        if filt.pairs:
+            np.subtract(ahead, behind, out=folded)
+            for k in range(filt.pairs):
+                np.multiply(folded, filt.diff_matrix[k, d - 1], out=term)
+                odd[k] += term
     np.abs(even, out=even)
-    if diffs is not None:
-        odd = filt.diff_matrix @ diffs
-        np.abs(odd, out=odd)
-    env = np.abs(extended[centre:centre + width])
+    np.abs(odd, out=odd)
+    env = np.abs(extended[centre:centre + n])
     for k in range(filt.pairs):
         # max(|e + o|, |e - o|) == |e| + |o|
         pair = even[k]
@@ -139,7 +142,7 @@ def _envelope_chunk(extended: np.ndarray, filt: TruePeakFilter) -> np.ndarray:
         np.maximum(env, pair, out=env)
     if filt.has_middle:
         np.maximum(env, even[filt.pairs], out=env)
-    return env[:n]
+    return env
 
 
 class TruePeakEnvelope:

@@ -14,7 +14,7 @@ The cast file (``--cast voices.yaml``) has one section per language::
 
 Without a cast entry a speaker gets a usable profile of that language from the voices folder
 (distinct voices while they last, then shared, with a warning); a language no profile speaks
-falls back to espeak-ng (distinct variants per speaker): robotic, offline, measured in the README.
+falls back to espeak-ng (distinct variants per speaker): robotic, offline, measured in docs/benchmarks.md (espeak-ng intelligibility).
 """
 
 from __future__ import annotations

@@ -260,26 +260,27 @@ def _ms(groups: tuple[str | None, ...], source: str, line: int) -> int:
 
 def _utterances(raw: _Raw, known: set[str], source: str, repairs: list[str]) -> list[Utterance]:
     """Split a cue's lines into utterances (dialogue dashes) with speakers, markup removed."""
-    groups: list[list[str]] = []
+    # Each group is one utterance: its lines and the <v> voice in force for it. A dash starts a
+    # new group, and so does a line opening with a different <v> span than the group's.
+    groups: list[tuple[list[str], str | None]] = []
     voice: str | None = None
     dashed = any(_DASH.match(_strip_markup(line)[0]) for _, line in raw.text_lines)
     for _, line in raw.text_lines:
         clean, line_voice = _strip_markup(line)
+        new_voice = line_voice is not None and groups and line_voice != groups[-1][1]
         voice = line_voice or voice
-        if dashed and _DASH.match(clean):
-            groups.append([_DASH.sub("", clean, count=1)])
-        elif groups:
-            groups[-1].append(clean)
+        if (dashed and _DASH.match(clean)) or new_voice or not groups:
+            groups.append(([_DASH.sub("", clean, count=1) if dashed else clean], voice))
         else:
-            groups.append([clean])
+            groups[-1][0].append(clean)
     utterances: list[Utterance] = []
-    for group in groups:
-        text = " ".join(" ".join(group).split())
+    for lines, group_voice in groups:
+        text = " ".join(" ".join(lines).split())
         speaker, text = _speaker(text, known)
         spoken = " ".join(_DESCRIPTION.sub(" ", text).split()).strip(" -–—")
         if not spoken or not any(ch.isalnum() for ch in spoken):
             continue
-        utterances.append(Utterance(speaker=speaker or voice, text=spoken))
+        utterances.append(Utterance(speaker=speaker or group_voice, text=spoken))
     if not utterances:
         shown = " ".join(line for _, line in raw.text_lines)[:40]
         repairs.append(_where(source, raw.line, f"cue with nothing to speak ({shown!r}): skipped"))

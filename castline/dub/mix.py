@@ -88,8 +88,10 @@ def speaker_gains(voiced: Sequence[VoicedUnit], target_lufs: float) -> dict[str,
 
 
 def programme_samples(plan: LanguagePlan, voiced: Sequence[VoicedUnit]) -> int:
-    if plan.background is not None:
-        return plan.background.duration_samples
+    """The mix's length: the picture's (every track lasts the video), else the background's,
+    else up to the last speech plus ``NO_BACKGROUND_TAIL_MS``."""
+    if plan.programme_samples is not None:
+        return plan.programme_samples
     last = max(max(item.speech_end_sample, item.unit.slot_end_sample) for item in voiced)
     return last + ms_to_samples(NO_BACKGROUND_TAIL_MS, plan.sample_rate)
 
@@ -117,7 +119,8 @@ def mix_language(plan: LanguagePlan, voiced: VoicedLanguage, work_dir: str | Pat
     stage = f"dub-mix:{plan.language}"
     emit(stage, total=max(1, math.ceil(duration / block_samples)) * 2)
     premix_meter = LoudnessMeter(rate, channels, true_peak=False)
-    reader = soundfile.SoundFile(plan.background.path) if plan.background else None
+    bed_path = bed_file(plan, folder)
+    reader = soundfile.SoundFile(bed_path) if bed_path else None
     try:
         with soundfile.SoundFile(str(premix_path), "w", samplerate=rate, channels=channels, subtype="FLOAT",
                                  format="WAV") as premix, \
@@ -147,7 +150,11 @@ def mix_language(plan: LanguagePlan, voiced: VoicedLanguage, work_dir: str | Pat
     mastered = master(premix_path, premix_reading, preset, mix_path, block_samples=block_samples)
     dialogue_path = folder / f"dialogue-{plan.language}.wav"
     dialogue_reading = _apply_gain(dialogue_pre_path, dialogue_path, mastered.gain_db, block_samples, stage)
+    bed = plan.background
     chain = (
+        {"step": "bed", "kind": bed.kind if bed else "none",
+         "description": bed.description if bed else "no bed: dialogue only",
+         "sample_rate": rate, "resampled": "speech up to the bed's rate; the bed never"},
         {"step": "place", "onset": "sample-exact at the slot start", "onset_threshold_dbfs": -45.0,
          "tail_keep_ms": 40.0, "fade_out_ms": 10.0},
         {"step": "speaker_gain", "target_lufs": round(target, 3),
@@ -155,7 +162,8 @@ def mix_language(plan: LanguagePlan, voiced: VoicedLanguage, work_dir: str | Pat
         {"step": "duck", "depth_db": options.duck.depth_db, "attack_ms": options.duck.attack_ms,
          "hold_ms": options.duck.hold_ms, "release_ms": options.duck.release_ms,
          "shape": "raised-cosine in dB, leading the speech onset"},
-        {"step": "sum", "speech_to": "every channel", "channels": channels, "sample_rate": rate},
+        {"step": "sum", "speech_to": "every channel", "channels": channels, "sample_rate": rate,
+         "normalised": False},
     )
     return MixResult(mix_path=str(mix_path), dialogue_path=str(dialogue_path), premix_path=str(premix_path),
                      premix_reading=premix_reading, mastered=mastered, dialogue_reading=dialogue_reading,
@@ -163,6 +171,21 @@ def mix_language(plan: LanguagePlan, voiced: VoicedLanguage, work_dir: str | Pat
                      speaker_gains_db=tuple(sorted(gains.items())), dialogue_target_lufs=target,
                      source_dialogue_lufs=source_lufs, chain=chain + tuple(mastered.chain),
                      seconds=time.perf_counter() - started)
+
+
+def bed_file(plan: LanguagePlan, folder: Path) -> str | None:
+    """The bed as a file libsndfile reads: the stem itself, or the programme video's audio
+    demuxed by ffmpeg at the plan's rate and cut to the picture's duration."""
+    bed = plan.background
+    if bed is None:
+        return None
+    if bed.kind != "programme-audio":
+        return bed.path
+    from castline.dub.video import demux_audio
+
+    path = folder / f"bed-{plan.language}.wav"
+    demux_audio(bed.path, path, duration_samples=bed.duration_samples, sample_rate=plan.sample_rate)
+    return str(path)
 
 
 def _placed(active: list[tuple[int, int, str, np.float32]], block_start: int, count: int) -> np.ndarray:

@@ -9,6 +9,7 @@ from castline.render.options import SUPPORTED_FORMATS
 from castline.dsp.presets import PRESETS
 
 OVERRUN_POLICIES = ("allow-overlap", "truncate", "fail")
+QA_MODES = ("off", "warn", "strict")
 DEFAULT_SAMPLE_RATE = 48_000
 """The mix's rate when there is no background (otherwise the background's rate)."""
 
@@ -88,8 +89,30 @@ class DubOptions:
     voices_dir: str | None = None
     seed: int = 0
     engine_options: EngineOptions = field(default_factory=EngineOptions)
+    video: str | None = None
+    """The programme's video (any container ffmpeg reads): the dub is muxed back into it
+    (``castline.dub.video``). Without ``background`` its own audio is the bed, dialogue ducked
+    (voice-over); ``background="none"`` gives dialogue only."""
+    keep_original_audio: bool = False
+    containers: tuple[str, ...] = ("mkv",)
+    video_audio_codec: str = "aac"
+    qa: str = "off"
+    """Hear every take (``castline.dub.takes_qa``): "off", "warn" (report, deliver) or "strict"
+    (publish nothing while a take still fails)."""
+
+    @property
+    def background_none(self) -> bool:
+        return self.background is not None and self.background.lower() == "none"
 
     def __post_init__(self) -> None:
+        if self.qa not in QA_MODES:
+            raise ValueError(f"--qa: '{self.qa}' is not one of {', '.join(QA_MODES)}")
+        if self.video is None and (self.keep_original_audio or self.containers != ("mkv",)):
+            raise ValueError("--keep-original-audio and --mp4 need --video")
+        if not self.containers or any(container not in ("mkv", "mp4") for container in self.containers):
+            raise ValueError(f"containers must be mkv and/or mp4, got {', '.join(self.containers) or 'none'}")
+        if self.video_audio_codec not in ("aac", "opus"):
+            raise ValueError(f"--audio-codec: '{self.video_audio_codec}' is not aac or opus")
         if not self.cues:
             raise ValueError("--cues: at least one cue file is required")
         if len(set(self.cues)) != len(self.cues):

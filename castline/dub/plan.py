@@ -50,6 +50,11 @@ class DubUnit:
     limit_sample: int
     source_line: int
     seed: int
+    speaker_from: str = "file"
+    """Where ``speaker`` came from: "file" (a prefix or ``<v>`` span), "cast" (the cast file's
+    cue → speaker map), "alternation" (a dialogue cue's part, from the neighbouring cues'
+    alternating speakers), "distinct" (a dialogue cue's second unnamed part: a speaker of its
+    own, so a voice of its own) or "default" (the file names nobody)."""
 
     @property
     def slot_samples(self) -> int:
@@ -60,15 +65,45 @@ class DubUnit:
         return max(0, self.limit_sample - self.slot_end_sample)
 
 
+BED_KINDS = {
+    "stem": "music-and-effects stem (no dialogue)",
+    "programme-audio": "the programme's own audio, its dialogue ducked under the dub (voice-over style)",
+}
+
+
 @dataclass(frozen=True)
 class Background:
-    """The music-and-effects stem the dub is mixed over (read in blocks, never whole)."""
+    """The bed the dub is mixed over (read in blocks, never whole): a music-and-effects stem
+    (``kind`` "stem"), or the programme video's own audio (``kind`` "programme-audio": demuxed at
+    mix time, its dialogue ducked under the dub like a voice-over)."""
 
     path: str
     sample_rate: int
     channels: int
     duration_samples: int
     sha256: str
+    kind: str = "stem"
+
+    @property
+    def description(self) -> str:
+        return BED_KINDS[self.kind]
+
+
+@dataclass(frozen=True)
+class Picture:
+    """The programme video the dub goes back into: frame rate as a fraction (``fps_num/fps_den``),
+    counted frames, and its duration in samples at the plan's rate (what every track lasts)."""
+
+    path: str
+    sha256: str
+    width: int | None
+    height: int | None
+    fps_num: int
+    fps_den: int
+    frames: int
+    duration_samples: int
+    audio_tracks: int
+    video_codec: str
 
 
 @dataclass(frozen=True)
@@ -88,6 +123,15 @@ class LanguagePlan:
     channels: int
     warnings: tuple[str, ...]
     options: DubOptions
+    picture: Picture | None = None
+
+    @property
+    def programme_samples(self) -> int | None:
+        """The programme's length in samples when something fixes it (the picture, else the
+        background); None for an audio-only dub without background (it ends after the speech)."""
+        if self.picture is not None:
+            return self.picture.duration_samples
+        return self.background.duration_samples if self.background is not None else None
 
     def voice(self, voice_id: str) -> VoiceProfile:
         return next(profile for profile in self.voices if profile.voice_id == voice_id)
@@ -108,7 +152,15 @@ def prepare_dub(options: DubOptions) -> tuple[LanguagePlan, ...]:
     stretcher_name(options.fit.stretcher)
     library = load_voice_library(options.voices_dir or default_voices_dir())
     casts = load_cast_file(options.cast) if options.cast else {}
-    background = _background(options.background) if options.background else None
+    media = _probe_video(options.video) if options.video else None
+    if options.background_none:
+        background = None
+    elif options.background:
+        background = _background(options.background)
+    elif media is not None:
+        background = _programme_audio_bed(options.video, media)
+    else:
+        background = None
     if options.match_dialogue:
         _audio_info(options.match_dialogue, "--match-dialogue")
     programme = _programme_id(options)
@@ -123,7 +175,7 @@ def prepare_dub(options: DubOptions) -> tuple[LanguagePlan, ...]:
         sheet = load_cue_sheet(cue_path, known_speakers=known)
         language = _language(given, sheet, cue_path)
         cast = casts.get(language, casts.get(language.split("-")[0]))
-        plans.append(_plan_language(programme, language, sheet, cast, background, library, options))
+        plans.append(_plan_language(programme, language, sheet, cast, background, library, options, media))
     languages = [plan.language for plan in plans]
     duplicated = sorted({code for code in languages if languages.count(code) > 1})
     if duplicated:
@@ -132,41 +184,47 @@ def prepare_dub(options: DubOptions) -> tuple[LanguagePlan, ...]:
 
 
 def _plan_language(programme: str, language: str, sheet: CueSheet, cast: LanguageCast | None,
-                   background: Background | None, library, options: DubOptions) -> LanguagePlan:
+                   background: Background | None, library, options: DubOptions, media=None) -> LanguagePlan:
     sample_rate = background.sample_rate if background else DEFAULT_SAMPLE_RATE
+    picture = _picture(options.video, media, sample_rate) if media is not None else None
+    programme_end = (picture.duration_samples if picture is not None else
+                     background.duration_samples if background is not None else None)
+    ends = "the video" if picture is not None else "the background"
     warnings = list(sheet.repairs)
+    speakers_by_cue = cue_speakers(sheet, cast)
     pieces = []
     for cue in sheet.cues:
         start = ms_to_samples(cue.start_ms, sample_rate)
         end = ms_to_samples(cue.end_ms, sample_rate)
-        if background is not None:
-            if start >= background.duration_samples:
-                warnings.append(f"{sheet.source_path}:{cue.line}: cue starts after the background ends: skipped")
+        if programme_end is not None:
+            if start >= programme_end:
+                warnings.append(f"{sheet.source_path}:{cue.line}: cue starts after {ends} ends: skipped")
                 continue
-            if end > background.duration_samples:
-                warnings.append(f"{sheet.source_path}:{cue.line}: cue runs past the end of the background: "
-                                f"its slot ends with the background")
-                end = background.duration_samples
+            if end > programme_end:
+                warnings.append(f"{sheet.source_path}:{cue.line}: cue runs past the end of {ends}: "
+                                f"its slot ends with it")
+                end = programme_end
         weights = [max(1, len(utterance.text)) for utterance in cue.utterances]
         edges = [start + round((end - start) * sum(weights[:k]) / sum(weights)) for k in range(len(weights) + 1)]
         for part, utterance in enumerate(cue.utterances):
-            speaker = utterance.speaker or (cast.speaker_for_cue(cue.source_id or str(cue.number)) if cast else None)
-            pieces.append((cue, part, speaker or DEFAULT_SPEAKER, utterance.text, edges[part], edges[part + 1]))
+            speaker, source = speakers_by_cue[cue.number][part]
+            pieces.append((cue, part, speaker, utterance.text, edges[part], edges[part + 1], source))
     if not pieces:
-        raise DubError("no cue falls inside the background", source=sheet.source_path)
+        raise DubError(f"no cue falls inside {ends}", source=sheet.source_path)
     speakers = list(dict.fromkeys(piece[2] for piece in pieces))
     voices, cast_warnings = resolve_voices(language, speakers, cast, library, sheet.source_path)
     warnings.extend(cast_warnings)
-    last_limit = (background.duration_samples if background is not None else
+    last_limit = (programme_end if programme_end is not None else
                   pieces[-1][5] + ms_to_samples(options.fit.max_borrow_ms + options.fit.min_gap_ms, sample_rate))
     units = []
-    for position, (cue, part, speaker, text, start, end) in enumerate(pieces):
+    for position, (cue, part, speaker, text, start, end, speaker_from) in enumerate(pieces):
         limit = pieces[position + 1][4] if position + 1 < len(pieces) else last_limit
         voice = voices[speaker]
         units.append(DubUnit(index=position + 1, cue=cue.number, cue_id=cue.source_id, part=part,
                              parts=len(cue.utterances), speaker=speaker, voice_id=voice.voice_id, text=text,
                              slot_start_sample=start, slot_end_sample=end, limit_sample=max(limit, end),
-                             source_line=cue.line, seed=derive_seed(options.seed, f"{voice.voice_id}\n{text}")))
+                             source_line=cue.line, seed=derive_seed(options.seed, f"{voice.voice_id}\n{text}"),
+                             speaker_from=speaker_from))
     profiles = {voice.voice_id: voice for voice in voices.values()}
     for voice in profiles.values():
         if engine_class(voice.engine).capabilities.cloning:
@@ -184,7 +242,47 @@ def _plan_language(programme: str, language: str, sheet: CueSheet, cast: Languag
                         voices=tuple(sorted(profiles.values(), key=lambda v: v.voice_id)), engines=engines,
                         background=background, sample_rate=sample_rate,
                         channels=background.channels if background else 1, warnings=tuple(warnings),
-                        options=options)
+                        options=options, picture=picture)
+
+
+SECOND_SPEAKER = "second speaker"
+"""The speaker of a dialogue cue's unnamed second part when its neighbours do not say who."""
+
+
+def cue_speakers(sheet: CueSheet, cast: LanguageCast | None) -> dict[int, list[tuple[str, str]]]:
+    """``(speaker, where it came from)`` for every utterance, by cue number.
+
+    A named utterance keeps its name ("file"); a cue the cast maps takes that speaker ("cast").
+    The two lines of a ``- line`` / ``- line`` cue are two people: unnamed parts are taken from
+    the neighbouring cues when they alternate — the speaker before the cue (P) just spoke and the
+    one after it (N) speaks next, so with P ≠ N the parts are N then P ("alternation"); when the
+    neighbours do not alternate, the unnamed part gets a speaker distinct from the other part's
+    ("distinct": ``SECOND_SPEAKER``, or the default speaker), hence a distinct voice.
+    """
+    named: list[list[str | None]] = []
+    for cue in sheet.cues:
+        mapped = cast.speaker_for_cue(cue.source_id or str(cue.number)) if cast else None
+        named.append([utterance.speaker or mapped for utterance in cue.utterances])
+    result: dict[int, list[tuple[str, str]]] = {}
+    for position, cue in enumerate(sheet.cues):
+        parts = named[position]
+        sources = ["file" if utterance.speaker else ("cast" if parts[k] else "default")
+                   for k, utterance in enumerate(cue.utterances)]
+        if len(parts) >= 2 and None in parts:
+            before = next((p for cue_parts in reversed(named[:position]) for p in reversed(cue_parts) if p), None)
+            after = next((p for cue_parts in named[position + 1:] for p in cue_parts if p), None)
+            if before and after and before != after and len(parts) == 2:
+                for k, guess in enumerate((after, before)):
+                    if parts[k] is None and guess not in parts:
+                        parts[k], sources[k] = guess, "alternation"
+            for k in range(len(parts)):
+                if parts[k] is None:
+                    taken = set(parts)
+                    options = [DEFAULT_SPEAKER, SECOND_SPEAKER] + [f"{SECOND_SPEAKER} {n}" for n in range(2, 10)]
+                    parts[k] = next(name for name in options if name not in taken)
+                    sources[k] = "distinct" if k or any(parts[1:]) else "default"
+        result[cue.number] = [(parts[k] or DEFAULT_SPEAKER, sources[k]) for k in range(len(parts))]
+    return result
 
 
 def _audio_info(path: str, field: str):
@@ -203,6 +301,50 @@ def _background(path: str) -> Background:
         raise DubError("the background has no samples", source=path, field="--background")
     return Background(path=str(Path(path).resolve()), sample_rate=int(info.samplerate), channels=int(info.channels),
                       duration_samples=int(info.frames), sha256=sha256_file(path))
+
+
+def _probe_video(path: str):
+    from castline.dub.video import probe_media
+
+    if not Path(path).is_file():
+        raise DubError("video file not found", source=path, field="--video")
+    media = probe_media(path)
+    if media.video is None:
+        raise DubError("no video stream in this file (for an audio-only programme pass --background instead)",
+                       source=path, field="--video")
+    if media.frame_rate is None or media.frames is None:
+        raise DubError("cannot tell the video's frame rate and frame count from ffmpeg", source=path,
+                       field="--video")
+    return media
+
+
+def _picture(path: str, media, sample_rate: int) -> Picture:
+    return Picture(path=str(Path(path).resolve()), sha256=sha256_file(path), width=media.width, height=media.height,
+                   fps_num=media.frame_rate.numerator, fps_den=media.frame_rate.denominator, frames=media.frames,
+                   duration_samples=media.duration_samples(sample_rate), audio_tracks=len(media.audio),
+                   video_codec=media.video.codec)
+
+
+_LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.1": 7,
+                    "7.1": 8}
+
+
+def _programme_audio_bed(path: str, media) -> Background:
+    from castline.dub.video import VIDEO_SAMPLE_RATE
+
+    if not media.audio:
+        raise DubError("the video has no audio track to use as the bed: pass --background me.wav (an M&E stem) "
+                       "or --background none (dialogue only)", source=path, field="--video")
+    track = media.audio[0]
+    layout = (track.channels or "").split("(")[0].strip()
+    channels = _LAYOUT_CHANNELS.get(layout)
+    if channels is None:
+        match = re.match(r"(\d+) channels", track.channels or "")
+        channels = int(match.group(1)) if match else 2
+    rate = max(VIDEO_SAMPLE_RATE, track.sample_rate or VIDEO_SAMPLE_RATE)
+    return Background(path=str(Path(path).resolve()), sample_rate=rate, channels=channels,
+                      duration_samples=media.duration_samples(rate), sha256=sha256_file(path),
+                      kind="programme-audio")
 
 
 def _language_from_name(path: str) -> str | None:
@@ -236,12 +378,13 @@ def _programme_id(options: DubOptions) -> str:
     if options.programme:
         candidate = options.programme
     else:
-        source = options.background or options.cues[0]
+        named = options.video or (None if options.background_none else options.background)
+        source = named or options.cues[0]
         stem = Path(source).stem
-        if not options.background and _language_from_name(source) and "." in stem:
+        if not named and _language_from_name(source) and "." in stem:
             stem = stem.rsplit(".", 1)[0]
         candidate = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._") or "programme"
-        if _LANGUAGE_SUFFIX.match(candidate) and not options.background:
+        if _LANGUAGE_SUFFIX.match(candidate) and not named:
             candidate = "programme"
     try:
         validate_key(candidate)

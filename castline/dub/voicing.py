@@ -8,26 +8,23 @@ the segments that touch the block it is writing.
 
 from __future__ import annotations
 
-import json
 import math
-import tempfile
-import threading
 import time
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from castline import PROJECT_SAMPLE_RATE
-from castline.audio.chunkfile import read_chunk, write_chunk
 from castline.audio.resample import resample
 from castline.dsp.loudness import LoudnessMeter
 from castline.dub.fit import CueFit, fit_cue
 from castline.dub.plan import DubUnit, LanguagePlan
 from castline.dub.stretch import stretcher_name, time_stretch
 from castline.dub.trim import cut_at_word, trimmed
+from castline.engines.locks import engine_lock
 from castline.engines.pool import get_engine
+from castline.engines.takes import TakeCache
 from castline.core.errors import DubError, EngineError
 from castline.core.hashing import content_hash
 from castline.core.progress import emit
@@ -36,6 +33,8 @@ from castline.core.timebase import samples_to_ms
 from castline.voices.profiles import VoiceProfile
 
 CACHE_PREFIX = "_cache/dub"
+TAKES = TakeCache(CACHE_PREFIX)
+"""Engine takes of dub cues, by ``take_key`` (``castline.engines.takes``)."""
 TAKE_FORMAT_VERSION = "dub-take/1"
 RATE_OPTIONS: dict[str, tuple[str, bool]] = {
     "hibari": ("speed", False),
@@ -164,14 +163,11 @@ def cached_take(unit: DubUnit, voice: VoiceProfile, identity: str, plan: Languag
     """The engine's take of ``unit.text`` in ``voice`` at the project rate, from the store when
     it is there; ``(audio, rendered)``."""
     key = take_key(unit.text, voice, identity, unit.seed)
-    audio_key, meta_key = f"{CACHE_PREFIX}/{key[:2]}/{key}.flac", f"{CACHE_PREFIX}/{key[:2]}/{key}.json"
-    if store.exists(meta_key) and store.exists(audio_key):
-        with store.local_copy(audio_key) as local:
-            audio, _ = read_chunk(local)
-        return audio, False
+    if TAKES.find(store, key) is not None:
+        return TAKES.read(store, key)[0], False
     engine = get_engine(voice.engine, plan.options.engine_options)
     try:
-        with _engine_lock(engine):
+        with engine_lock(engine):
             [native] = engine.synthesize([unit.text], voice, [unit.seed])
     except EngineError:
         raise
@@ -182,26 +178,9 @@ def cached_take(unit: DubUnit, voice: VoiceProfile, identity: str, plan: Languag
     if audio.size == 0 or not np.all(np.isfinite(audio)):
         raise EngineError(f"engine '{voice.engine}' produced no usable audio for cue {unit.cue_id or unit.cue} "
                           f"({unit.text[:40]!r})", source=plan.cue_path, line=unit.source_line)
-    with tempfile.TemporaryDirectory(prefix="castline-take-") as temp:
-        path = Path(temp) / "take.flac"
-        write_chunk(path, audio, PROJECT_SAMPLE_RATE)
-        store.put_file(path, audio_key)
-        # What the cache holds (24-bit): a re-run that reuses the take places the same samples.
-        audio, _ = read_chunk(path)
-    # The metadata is written last: its presence marks the take complete.
-    store.put_bytes(json.dumps({"key": key, "text": unit.text, "voice": voice.voice_id, "engine": voice.engine,
+    # What the cache holds (24-bit): a re-run that reuses the take places the same samples.
+    audio = TAKES.put_audio(store, key, audio, PROJECT_SAMPLE_RATE, read_back=True).audio
+    TAKES.put_meta(store, key, {"key": key, "text": unit.text, "voice": voice.voice_id, "engine": voice.engine,
                                 "engine_identity": identity, "duration_samples": int(audio.size),
-                                "sample_rate": PROJECT_SAMPLE_RATE}, sort_keys=True).encode(), meta_key)
+                                "sample_rate": PROJECT_SAMPLE_RATE})
     return audio, True
-
-
-_SERIAL_LOCKS: dict[str, threading.Lock] = {}
-_SERIAL_GUARD = threading.Lock()
-
-
-def _engine_lock(engine) -> AbstractContextManager:
-    """Engines measured slower in parallel threads are serialised (across languages too)."""
-    if engine.capabilities.thread_parallel:
-        return nullcontext()
-    with _SERIAL_GUARD:
-        return _SERIAL_LOCKS.setdefault(engine.name, threading.Lock())

@@ -2,7 +2,7 @@
 ~100 languages, 22.05 kHz, bit-deterministic.
 
 The offline fallback for languages with no neural voice here: robotic formant speech (its
-measured word error rate is in the README: usable in German, poor in Spanish). Installed from the OS packages (``apt-get install
+measured word error rate is in docs/benchmarks.md: usable in German, poor in Spanish). Installed from the OS packages (``apt-get install
 espeak-ng``; ``make install`` does it when it can). ``engine_voice`` is an espeak-ng voice or
 language (``es``, ``de``, ``pt-br``) with an optional variant (``es+f3``).
 Profile options: ``wpm`` (words per minute, default 175), ``speed`` (a factor on ``wpm``: the

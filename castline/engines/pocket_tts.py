@@ -13,9 +13,6 @@ depends on its text, voice and seed only, not on which rows share its batch.
 from __future__ import annotations
 
 import gc
-import hashlib
-import importlib.metadata
-import importlib.util
 import json
 import re
 import threading
@@ -28,19 +25,18 @@ import numpy as np
 
 from castline.engines.base import Availability, Engine, EngineCapabilities, EngineOptions
 from castline.engines.textprep import plain_punctuation
+from castline.engines.transformers_policy import (device_and_dtype, directory_identity, hub_identity,
+                                                  package_version)
 from castline.engines.cloning import from_transformers, reference_voice_availability, transformers_model_availability
 from castline.core.errors import EngineError
+from castline.core.text import first_line
 from castline.voices.profiles import VoiceProfile
 
 MAX_ROWS_PER_CALL = 16
 """Rows per ``generate`` call; longer lists are split (every row runs until the batch's longest ends)."""
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _CODEC_REFERENCE_FILES = ("processor_config.json", "audio_tokenizer_config.json")
-_AUDIO_SHAPING_FILES = ("config.json", "generation_config.json", *_CODEC_REFERENCE_FILES, "chat_template.jinja",
-                        "chat_template.json")
-_DTYPES = ("float32", "bfloat16", "float16")
 _EXCERPT_CHARS = 40
 
 
@@ -95,7 +91,7 @@ class PocketTTSEngine(Engine):
         # The model identity stands for options.model: a checkpoint moved to another folder keeps its chunks.
         shaping = {key: value for key, value in options.identity().items() if key != "model"}
         settings = json.dumps(shaping, sort_keys=True, separators=(",", ":"))
-        return f"pocket-tts transformers {_transformers_version()} model {model} options {settings}"
+        return f"pocket-tts transformers {package_version('transformers')} model {model} options {settings}"
 
     def synthesize(self, texts: Sequence[str], voice: VoiceProfile, seeds: Sequence[int]) -> list[np.ndarray]:
         """One float32 mono array (24 kHz) per text, trimmed to that row's own frames."""
@@ -146,12 +142,12 @@ class PocketTTSEngine(Engine):
 
         model_name = self.options.model
         folder = _model_folder(model_name)
-        device, dtype = _device_and_dtype(self.options.device, self.options.dtype)
+        device, dtype = device_and_dtype(self.options.device, self.options.dtype, "pocket-tts")
         source = str(folder) if folder is not None else model_name
         try:
             config = AutoConfig.from_pretrained(source)
         except Exception as error:
-            raise EngineError(f"cannot load pocket-tts model '{model_name}': {_first_line(error)}") from error
+            raise EngineError(f"cannot load pocket-tts model '{model_name}': {first_line(error)}") from error
         if config.model_type != "pocket_tts":
             raise EngineError(f"model '{model_name}' is a '{config.model_type}' checkpoint, not Pocket TTS")
         try:
@@ -160,7 +156,7 @@ class PocketTTSEngine(Engine):
         except EngineError:
             raise
         except Exception as error:
-            raise EngineError(f"cannot load pocket-tts model '{model_name}': {_first_line(error)}") from error
+            raise EngineError(f"cannot load pocket-tts model '{model_name}': {first_line(error)}") from error
         codec = getattr(processor, "audio_tokenizer", None)
         if codec is None or codec.config.encoder_config is None or codec.config.decoder_config is None:
             raise EngineError(f"pocket-tts model '{model_name}' has no full codec (encoder and decoder) to clone "
@@ -217,7 +213,7 @@ class PocketTTSEngine(Engine):
             raise
         except Exception as error:
             raise EngineError(f"pocket-tts failed on '{_excerpt(originals[0])}' (batch of {len(texts)}): "
-                              f"{_first_line(error)}") from error
+                              f"{first_line(error)}") from error
         audio = []
         for original, waveform in zip(originals, waveforms, strict=True):
             samples = waveform.detach().to(torch.float32).cpu().numpy().reshape(-1)
@@ -263,7 +259,7 @@ def _encode_reference(voice: VoiceProfile, loaded: _Loaded):
     try:
         audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except Exception as error:
-        raise EngineError(f"cannot read reference audio '{path}': {_first_line(error)}") from error
+        raise EngineError(f"cannot read reference audio '{path}': {first_line(error)}") from error
     if rate != extractor.sampling_rate:
         raise EngineError(f"reference audio '{path}' is {rate} Hz; pocket-tts needs {extractor.sampling_rate} Hz "
                           "(re-add the voice with 'castline voices add')")
@@ -276,7 +272,7 @@ def _encode_reference(voice: VoiceProfile, loaded: _Loaded):
             encoded = codec.encode(features["input_values"].to(codec.device, codec.dtype),
                                    features["padding_mask"].to(codec.device))
     except Exception as error:
-        raise EngineError(f"cannot encode reference audio '{path}': {_first_line(error)}") from error
+        raise EngineError(f"cannot encode reference audio '{path}': {first_line(error)}") from error
     latents = encoded.latents[0][encoded.latents_mask[0].bool()].to(torch.float32).cpu()
     if latents.numel() == 0 or not bool(torch.isfinite(latents).all()):
         raise EngineError(f"reference audio '{path}' gave no usable voice encoding")
@@ -334,45 +330,39 @@ def _codec_reference(folder: Path) -> str | None:
 
 
 def model_identity(model: str) -> str:
-    """A local folder: ``local:`` + a digest of its audio-shaping configs, its weight files' names and
-    sizes, and the same for the codec it uses (not their paths); a Hub id: ``hub:`` + the id. Loads nothing."""
+    """A local folder: ``local:`` + a digest of its content and its codec's
+    (``castline.engines.transformers_policy.directory_identity``; the codec's recorded location
+    is left out, so a copied or moved checkpoint keeps its identity); a Hub id: ``hub:`` + the
+    id. Loads nothing."""
     folder = _model_folder(model)
     if folder is None:
-        return f"hub:{model}"
-    digest = hashlib.sha256()
-    for name in _AUDIO_SHAPING_FILES:
-        file = folder / name
-        if file.is_file():
-            digest.update(f"{name}\n".encode())
-            digest.update(_without_codec_path(file) if name in _CODEC_REFERENCE_FILES else file.read_bytes())
-    _digest_weights(digest, folder)
+        return hub_identity(model)
     reference = _codec_reference(folder)
-    if reference is not None:
-        codec = Path(reference) if Path(reference).is_dir() else folder / Path(reference).name
-        if (codec / "config.json").is_file():
-            digest.update(b"codec\n" + (codec / "config.json").read_bytes())
-            _digest_weights(digest, codec)
-        else:
-            digest.update(f"codec {reference}\n".encode())
-    return f"local:{digest.hexdigest()[:16]}"
+    if reference is None:
+        return directory_identity([("", folder, frozenset())], prefix="local", contents=_without_codec_path)
+    name = Path(reference).name
+    codec = Path(reference) if Path(reference).is_dir() else folder / name
+    if not (codec / "config.json").is_file():
+        # The load will fail and say so; the identity still names what was asked for.
+        return directory_identity([(f"codec {reference}", folder, frozenset())], prefix="local",
+                                  contents=_without_codec_path)
+    return directory_identity([("", folder, frozenset({name})), ("codec", codec, frozenset())], prefix="local",
+                              contents=_without_codec_path)
 
 
 def _without_codec_path(file: Path) -> bytes:
-    """A processor config minus its codec's location, which is where the codec lies, not what it is."""
+    """A file's bytes; for a processor or codec config, minus the codec's location, which is
+    where the codec lies, not what it is."""
+    if file.name not in _CODEC_REFERENCE_FILES:
+        return file.read_bytes()
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return file.read_bytes()
-    for entry in (data, data.get("audio_tokenizer")):
+    for entry in (data, data.get("audio_tokenizer") if isinstance(data, dict) else None):
         if isinstance(entry, dict):
             entry.pop("audio_tokenizer_name_or_path", None)
     return json.dumps(data, sort_keys=True).encode()
-
-
-def _digest_weights(digest, folder: Path) -> None:
-    for file in sorted(folder.iterdir()):
-        if file.suffix in _WEIGHT_SUFFIXES and file.is_file():
-            digest.update(f"{file.name} {file.stat().st_size}\n".encode())
 
 
 def _model_folder(model: str | None) -> Path | None:
@@ -391,47 +381,6 @@ def _model_folder(model: str | None) -> Path | None:
     return None
 
 
-def _device_and_dtype(device: str, dtype: str) -> tuple[str, str]:
-    """Resolve "auto" (CUDA with bfloat16 when there is a GPU, else CPU with float32) and reject what cannot run."""
-    import torch
-
-    if dtype != "auto" and dtype not in _DTYPES:
-        raise EngineError(f"unknown dtype '{dtype}' for pocket-tts (auto, {', '.join(_DTYPES)})")
-    has_cuda = torch.cuda.is_available()
-    if device == "auto":
-        device = "cuda" if has_cuda else "cpu"
-    if device.startswith("cuda"):
-        if not has_cuda:
-            raise EngineError(f"device '{device}' was requested but CUDA is not available here")
-        index = device.partition(":")[2]
-        if device != "cuda" and not (index.isdigit() and int(index) < torch.cuda.device_count()):
-            raise EngineError(f"device '{device}' does not exist here ({torch.cuda.device_count()} CUDA device(s))")
-        if dtype == "auto":
-            dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-        elif dtype == "bfloat16" and not torch.cuda.is_bf16_supported():
-            raise EngineError(f"device '{device}' does not support bfloat16 (use --dtype float16 or float32)")
-    elif device == "cpu":
-        if dtype == "auto":
-            dtype = "float32"
-        elif dtype == "float16":
-            raise EngineError("float16 needs a CUDA device; on CPU use --dtype float32 (or bfloat16)")
-    else:
-        raise EngineError(f"unknown device '{device}' for pocket-tts (auto, cpu, cuda, cuda:N)")
-    return device, dtype
-
-
-def _transformers_version() -> str:
-    try:
-        return importlib.metadata.version("transformers")
-    except importlib.metadata.PackageNotFoundError:
-        return "missing"
-
-
 def _excerpt(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS - 1] + "…"
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -10,8 +10,10 @@ from typing import Sequence
 import numpy as np
 
 from castline.audio.resample import resample
+from castline.engines.pool import MODELS
 from castline.qa.listening import CAREFUL, Listening
 from castline.qa.asr_model import AsrError, default_whisper_model_dir
+from castline.core.text import first_line
 
 WHISPER_SAMPLE_RATE = 16_000
 """Whisper's input rate (Hz)."""
@@ -135,7 +137,7 @@ class Transcriber:
                                 cpu_threads=self.threads, num_workers=1)
         except Exception as error:  # faster-whisper, CTranslate2 and the Hub raise many types
             raise AsrError(f"cannot load Whisper model {source!r} on {self.device} ({self.compute_type}): "
-                           f"{_first_line(error)}{hint}") from error
+                           f"{first_line(error)}{hint}") from error
 
     def transcribe(self, audio: np.ndarray, sample_rate: int, language: str | None = "en",
                    word_timestamps: bool = False, vad: bool = False) -> Transcript:
@@ -239,50 +241,28 @@ def _looks_like_path(model: str) -> bool:
     return model.startswith((".", "~")) or path.is_absolute() or path.is_dir()
 
 
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
-
-
-_local = threading.local()
-_pool_lock = threading.Lock()
-_loaded: list[Transcriber] = []
-_generation = 0
+TRANSCRIBER = "whisper"
+"""Transcribers' kind in the process's model pool (``castline.engines.pool``)."""
 
 
 def get_transcriber(model: str | None = None, device: str = "cpu") -> Transcriber:
-    """The calling thread's Transcriber for ``model`` on ``device`` (int8, 1 thread), created once per thread.
+    """The calling thread's Transcriber for ``model`` on ``device`` (int8, 1 thread), created once per
+    thread in the process's model pool (``castline.engines.pool.MODELS``).
 
     One CPU thread each: on 2 busy cores one model with 2 threads was no faster than with 1
     (60 s: 3.4 s vs 3.1 s, 1.5x the CPU time), while two 1-thread workers side by side
     did the same minute in 2.2 s (bench/asr_speed.py).
     """
-    if getattr(_local, "generation", None) != _generation:
-        _local.transcribers = {}
-        _local.generation = _generation
-    key = (model, device)
-    transcriber = _local.transcribers.get(key)
-    if transcriber is None:
-        compute_type = "int8" if device == "cpu" else "default"
-        transcriber = Transcriber(model, device=device, compute_type=compute_type, threads=1)
-        _local.transcribers[key] = transcriber
-        with _pool_lock:
-            _loaded.append(transcriber)
-    return transcriber
+    compute_type = "int8" if device == "cpu" else "default"
+    return MODELS.get(TRANSCRIBER, (model, device),
+                      lambda: Transcriber(model, device=device, compute_type=compute_type, threads=1))
 
 
 def loaded_transcribers() -> int:
     """Transcribers created in this process (all threads) since the last release."""
-    with _pool_lock:
-        return len(_loaded)
+    return MODELS.count(TRANSCRIBER)
 
 
 def release_transcribers() -> None:
     """Close every transcriber of every thread; the next ``get_transcriber`` creates afresh."""
-    global _generation
-    with _pool_lock:
-        transcribers = list(_loaded)
-        _loaded.clear()
-        _generation += 1
-    for transcriber in transcribers:
-        transcriber.close()
+    MODELS.release(TRANSCRIBER)

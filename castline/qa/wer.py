@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from castline.qa.textnorm import normalise_for_wer
+from castline.qa.textnorm import normalise_for_wer, reconcile
 
 TRUNCATION_FRACTION = 0.15
 """A trailing run of deleted reference words at least this fraction of the reference means the
@@ -46,8 +46,8 @@ class WerScore:
 
 def score(reference_text: str, transcript_text: str, language: str = "en") -> WerScore:
     """Score ``transcript_text`` (what the recogniser heard) against ``reference_text`` (the script)."""
-    reference = normalise_for_wer(reference_text, language)
-    hypothesis = normalise_for_wer(transcript_text, language)
+    reference, hypothesis = reconcile(normalise_for_wer(reference_text, language),
+                                      normalise_for_wer(transcript_text, language))
     reference_count = len(reference.split())
     hypothesis_count = len(hypothesis.split())
     if reference_count == 0:

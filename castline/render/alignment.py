@@ -3,7 +3,7 @@
 Method ("pause snapping"): each boundary's expected position is the line's share of the
 window's text (characters, a proxy for speaking time), and it is snapped to the quietest
 stretch of audio near that position — turn changes are where speakers pause. Accuracy is
-measured in ``bench/window_timing.py`` on real speech with known boundaries (see README).
+measured in ``bench/window_timing.py`` on real speech with known boundaries (see docs/benchmarks.md, turn timings inside windows).
 """
 
 from __future__ import annotations

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from castline.script.model import Episode
+from castline.script.lexicon import Rewrite
+from castline.script.model import Episode, Turn
 
 _CLOSERS = "\"'”’)]»」』）】"
 _OPENERS = "\"'“‘([«「『（【"
@@ -39,6 +41,9 @@ class Chunk:
     """One TTS request: ``text == turn.text[char_start:char_end]`` of turn ``turn``.
 
     ``pause_before_ms`` is the turn's explicit pause (ms), set on its first chunk only.
+    ``spoken_text`` is what the engine is sent (the text after lexicons and normalisation;
+    equal to ``text`` when nothing was rewritten), ``reference_text`` what a listener should
+    hear (phoneme markup read as its word, for QA), ``lexicon_rules`` the rules that fired.
     """
 
     index: int
@@ -50,32 +55,73 @@ class Chunk:
     char_end: int
     boundary: Boundary
     pause_before_ms: int | None
+    spoken_text: str = ""
+    reference_text: str = ""
+    lexicon_rules: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.spoken_text:
+            object.__setattr__(self, "spoken_text", self.text)
+        if not self.reference_text:
+            object.__setattr__(self, "reference_text", self.spoken_text)
 
 
-def plan_chunks(episode: Episode, *, max_chars: int, target_chars: int | None = None
-                ) -> tuple[Chunk, ...]:
+def plan_chunks(episode: Episode, *, max_chars: int, target_chars: int | None = None,
+                spoken: Callable[[Turn], Rewrite] | None = None) -> tuple[Chunk, ...]:
     """Split every turn into chunks of at most ``max_chars`` characters.
 
     Whole sentences are packed greedily up to ``target_chars`` (default ``max_chars``);
     only a sentence longer than ``max_chars`` is cut inside. Chunks never span turns.
+    With ``spoken`` (a turn's rewrite by lexicons and normalisation), the spoken text is what
+    is split and measured, and each chunk maps back to the written text it came from.
     """
     target = max_chars if target_chars is None else target_chars
     if max_chars < 1 or not 1 <= target <= max_chars:
         raise ValueError(f"need 1 <= target_chars <= max_chars, got {target_chars} and {max_chars}")
     chunks: list[Chunk] = []
     for turn in episode.turns:
-        pieces = _pack(turn.text, max_chars, target)
+        rewrite = spoken(turn) if spoken is not None else None
+        if rewrite is not None and (not rewrite.edits or not rewrite.spoken.strip()):
+            rewrite = None  # nothing rewritten, or rules that delete every word: read it as written
+        pieces = _pack(rewrite.spoken if rewrite else turn.text, max_chars, target)
         for position, (start, end, joined_by) in enumerate(pieces):
             if position == 0:
                 boundary = (Boundary.START if not chunks else
                             Boundary.SCENE if turn.scene_break_before else Boundary.TURN)
             else:
                 boundary = joined_by
+            extra = {}
+            if rewrite is not None:
+                extra = _spoken_fields(rewrite, start, end)
+                start, end = extra.pop("span")
             chunks.append(Chunk(
                 index=len(chunks), turn=turn.index, position=position, speaker=turn.speaker,
                 text=turn.text[start:end], char_start=start, char_end=end, boundary=boundary,
-                pause_before_ms=turn.pause_before_ms if position == 0 else None))
+                pause_before_ms=turn.pause_before_ms if position == 0 else None, **extra))
     return tuple(chunks)
+
+
+def _spoken_fields(rewrite: Rewrite, start: int, end: int) -> dict:
+    """Written span (trimmed), spoken and reference text, and fired rules of a spoken slice."""
+    written_start, written_end = rewrite.written_span(start, end)
+    text = rewrite.written
+    while written_start < written_end and text[written_start].isspace():
+        written_start += 1
+    while written_end > written_start and text[written_end - 1].isspace():
+        written_end -= 1
+    spoken = rewrite.spoken[start:end]
+    reference, rules, cursor = [], [], start
+    for out_start, out_end, edit in rewrite.spoken_offsets():
+        if out_end <= start or out_start >= end:
+            continue
+        if edit.kind == "lexicon":
+            rules.append(edit.rule)
+        if start <= out_start and out_end <= end:
+            reference += [rewrite.spoken[cursor:out_start], edit.reference]
+            cursor = out_end
+    reference.append(rewrite.spoken[cursor:end])
+    return {"span": (written_start, written_end), "spoken_text": spoken, "reference_text": "".join(reference),
+            "lexicon_rules": tuple(dict.fromkeys(rules))}
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:

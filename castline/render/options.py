@@ -10,7 +10,7 @@ from castline.engines.base import EngineOptions
 from castline.dsp.presets import PRESETS
 from castline.qa.settings import QASettings
 
-SUPPORTED_FORMATS = ("wav", "flac", "mp3", "opus")
+SUPPORTED_FORMATS = ("wav", "flac", "mp3", "opus", "m4a", "m4b")
 RUNNERS = ("threads", "dask")
 """Where chunk synthesis runs: threads in this process, or a Dask cluster (``--runner dask``)."""
 PAUSE_NAMES = ("lead_in", "sentence", "same_speaker_turn", "speaker_change", "scene", "tail")
@@ -42,6 +42,22 @@ class RenderOptions:
     qa: QASettings = QASettings()
     runner: str = "threads"
     dask_address: str | None = None
+    meta: tuple[str, ...] = ()
+    package: str | None = None
+    """``--package audiobook``: also an M4B and ACX chapter files (``castline.delivery.audiobook``)."""
+    """``--meta KEY=VALUE`` episode metadata, over the script's (see ``castline.delivery.metadata``)."""
+    lexicons: tuple[str, ...] = ()
+    """``--lexicon`` files, first = highest precedence (see ``castline.render.plan.lexicon_files``)."""
+    show_lexicons: tuple[str, ...] = ()
+    """The show file's ``lexicons:`` (lowest precedence)."""
+    normalise: bool = False
+    """Spell out numbers, dates, money, units and abbreviations before synthesis (``--normalise``)."""
+    narrator: str | None = None
+    """Manuscripts (.md, .epub): the narrator's speaker name (default ``narrator``)."""
+    dialogue_pattern: str | None = None
+    """Manuscripts: a regular expression with ``speaker`` and ``text`` groups for dialogue lines."""
+    front_matter: bool = False
+    """EPUB: read the cover, title and copyright pages too."""
 
     def __post_init__(self) -> None:
         if self.runner not in RUNNERS:
@@ -53,6 +69,11 @@ class RenderOptions:
                 raise ValueError(f"--dask-address: '{self.dask_address}' is not like tcp://HOST:PORT")
         if not self.formats:
             raise ValueError("--format: at least one format is required")
+        if self.package not in (None, "audiobook"):
+            raise ValueError(f"--package: unknown package '{self.package}' (known: audiobook)")
+        for item in self.meta:
+            if "=" not in item or not item.partition("=")[0].strip():
+                raise ValueError(f"--meta: '{item}' is not KEY=VALUE (e.g. title=Episode 3)")
         unknown = [fmt for fmt in self.formats if fmt not in SUPPORTED_FORMATS]
         if unknown:
             raise ValueError(f"--format: unknown format(s) {', '.join(unknown)} "

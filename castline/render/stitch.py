@@ -11,7 +11,8 @@ import numpy as np
 import soundfile
 
 from castline.audio.chunkfile import read_chunk
-from castline.dsp.edges import apply_fades, equal_power_crossfade, remove_dc, speech_bounds
+from castline.dsp.chain import DcHighpass, Fades, Join, SpeakerGain, StitchChain, TrimSilence
+from castline.dsp.edges import equal_power_crossfade
 from castline.dsp.loudness import LoudnessMeter, LoudnessReading
 from castline.render.chunking import Boundary
 from castline.core.progress import emit
@@ -49,19 +50,35 @@ class StitchSettings:
 
     def pause_ms(self, job: ChunkJob, previous: ChunkJob | None) -> int:
         """The silence before ``job`` (0 for a split utterance, which is crossfaded instead)."""
-        if job.pause_before_ms is not None:
-            return job.pause_before_ms
-        if previous is None or job.boundary == Boundary.START:
-            return self.lead_in_ms
-        if job.boundary == Boundary.SPLIT:
-            return 0
-        if job.boundary == Boundary.SENTENCE:
-            return self.sentence_pause_ms
-        if job.boundary == Boundary.SCENE:
-            return self.scene_pause_ms
-        if job.speaker == previous.speaker:
-            return self.same_speaker_turn_pause_ms
-        return self.speaker_change_pause_ms
+        return pause_before_ms(self.join_step(), job, previous)
+
+    def chain(self, gains_db: dict[str, float]) -> StitchChain:
+        """The stitch chain these settings and the speakers' ``gains_db`` run (``castline.dsp.chain``)."""
+        return StitchChain(highpass=DcHighpass(cutoff_hz=self.highpass_hz),
+                           trim=TrimSilence(threshold_dbfs=self.trim_threshold_dbfs, keep_ms=self.trim_keep_ms),
+                           fades=Fades(fade_ms=self.fade_ms), speaker_gain=SpeakerGain(tuple(sorted(gains_db.items()))),
+                           join=self.join_step())
+
+    def join_step(self) -> Join:
+        return Join(crossfade_ms=self.crossfade_ms,
+                    pauses_ms=tuple((name, getattr(self, field)) for name, field in PAUSE_FIELDS.items()))
+
+
+def pause_before_ms(join: Join, job: ChunkJob, previous: ChunkJob | None) -> int:
+    """The silence (ms) ``join`` puts before ``job`` (0 for a split utterance, which is crossfaded instead)."""
+    if job.pause_before_ms is not None:
+        return job.pause_before_ms
+    if previous is None or job.boundary == Boundary.START:
+        return join.pause_ms("lead_in")
+    if job.boundary == Boundary.SPLIT:
+        return 0
+    if job.boundary == Boundary.SENTENCE:
+        return join.pause_ms("sentence")
+    if job.boundary == Boundary.SCENE:
+        return join.pause_ms("scene")
+    if job.speaker == previous.speaker:
+        return join.pause_ms("same_speaker_turn")
+    return join.pause_ms("speaker_change")
 
 
 PAUSE_FIELDS = {"lead_in": "lead_in_ms", "tail": "tail_ms", "sentence": "sentence_pause_ms",
@@ -89,6 +106,9 @@ class StitchResult:
     speaker_gains_db: tuple[tuple[str, float], ...]
     reading: LoudnessReading
     chain: tuple[dict[str, object], ...] = field(default=())
+    """What ``steps`` ran, as the manifest records it (``StitchChain.to_manifest``)."""
+    steps: StitchChain | None = None
+    """The stitch chain that ran."""
 
 
 def speaker_gains(jobs: Sequence[ChunkJob], records: Sequence[ChunkRecord],
@@ -148,8 +168,9 @@ def stitch(jobs: Sequence[ChunkJob], records: Sequence[ChunkRecord], store: Stor
     if len(jobs) != len(records):
         raise ValueError("jobs and records differ in length")
     gains = speaker_gains(jobs, records, settings)
-    fade = ms_to_samples(settings.fade_ms, sample_rate)
-    crossfade = ms_to_samples(settings.crossfade_ms, sample_rate)
+    chain = settings.chain(gains)
+    fade = ms_to_samples(chain.fades.fade_ms, sample_rate)
+    crossfade = ms_to_samples(chain.join.crossfade_ms, sample_rate)
     writer = _ProgrammeWriter(Path(out_path), sample_rate, settings.block_samples)
     placements: list[Placement] = []
     held_tail = np.zeros(0, np.float32)
@@ -162,7 +183,7 @@ def stitch(jobs: Sequence[ChunkJob], records: Sequence[ChunkRecord], store: Stor
             joined_after = _same_window(job, following)
             split_before = previous is not None and job.boundary == Boundary.SPLIT and not joined_before
             split_after = following is not None and following.boundary == Boundary.SPLIT and not joined_after
-            audio = _conditioned(record, store, settings, gains[job.speaker], sample_rate,
+            audio = _conditioned(record, store, chain, job.speaker, sample_rate,
                                  fade_in=0 if split_before or joined_before else fade,
                                  fade_out=0 if split_after or joined_after else fade,
                                  trim_start=not joined_before, trim_end=not joined_after)
@@ -179,32 +200,22 @@ def stitch(jobs: Sequence[ChunkJob], records: Sequence[ChunkRecord], store: Stor
                 audio = audio[overlap:]
             else:
                 writer.write(held_tail)
-                writer.write_silence(ms_to_samples(settings.pause_ms(job, previous), sample_rate))
+                writer.write_silence(ms_to_samples(pause_before_ms(chain.join, job, previous), sample_rate))
                 start = writer.position
             hold = min(crossfade, audio.size) if split_after else 0
             writer.write(audio[:audio.size - hold])
             held_tail = audio[audio.size - hold:].copy()
             placements.append(Placement(index=job.index, start_sample=start,
-                                        end_sample=writer.position + held_tail.size, gain_db=gains[job.speaker]))
+                                        end_sample=writer.position + held_tail.size,
+                                        gain_db=chain.speaker_gain.gain_db(job.speaker)))
             emit("stitch", advance=1)
         writer.write(held_tail)
-        writer.write_silence(ms_to_samples(settings.tail_ms, sample_rate))
+        writer.write_silence(ms_to_samples(chain.join.pause_ms("tail"), sample_rate))
     finally:
         writer.close()
-    chain = (
-        {"step": "dc_highpass", "cutoff_hz": settings.highpass_hz, "order": 2, "zero_phase": True},
-        {"step": "trim_silence", "threshold_dbfs": settings.trim_threshold_dbfs, "keep_ms": settings.trim_keep_ms},
-        {"step": "fades", "shape": "raised-cosine", "fade_ms": settings.fade_ms},
-        {"step": "speaker_gain", "gains_db": dict(sorted(gains.items()))},
-        {"step": "join", "crossfade_ms_inside_split_sentences": settings.crossfade_ms,
-         "pauses_ms": {"lead_in": settings.lead_in_ms, "sentence": settings.sentence_pause_ms,
-                       "same_speaker_turn": settings.same_speaker_turn_pause_ms,
-                       "speaker_change": settings.speaker_change_pause_ms, "scene": settings.scene_pause_ms,
-                       "tail": settings.tail_ms}},
-    )
     return StitchResult(path=str(out_path), sample_rate=sample_rate, duration_samples=writer.position,
                         placements=tuple(placements), speaker_gains_db=tuple(sorted(gains.items())),
-                        reading=writer.meter.result(), chain=chain)
+                        reading=writer.meter.result(), chain=chain.to_manifest(), steps=chain)
 
 
 def _same_window(first: ChunkJob | None, second: ChunkJob | None) -> bool:
@@ -212,14 +223,15 @@ def _same_window(first: ChunkJob | None, second: ChunkJob | None) -> bool:
             and first.window == second.window)
 
 
-def _conditioned(record: ChunkRecord, store: Store, settings: StitchSettings, gain_db: float, sample_rate: int,
+def _conditioned(record: ChunkRecord, store: Store, chain: StitchChain, speaker: str, sample_rate: int,
                  fade_in: int, fade_out: int, trim_start: bool = True, trim_end: bool = True) -> np.ndarray:
+    """One chunk through the chain's per-chunk steps: high-pass, trim, fades, speaker gain."""
     with store.local_copy(audio_key(record.key)) as path:
         audio, rate = read_chunk(path)
     if rate != sample_rate:
         raise ValueError(f"chunk {record.key} is at {rate} Hz, expected {sample_rate} Hz")
-    audio = remove_dc(audio, sample_rate, settings.highpass_hz)
-    start, end = speech_bounds(audio, sample_rate, settings.trim_threshold_dbfs, keep_ms=settings.trim_keep_ms)
+    audio = chain.highpass.apply(audio, sample_rate)
+    start, end = chain.trim.bounds(audio, sample_rate)
     start, end = (start if trim_start else 0), (end if trim_end else audio.size)
-    audio = apply_fades(audio[start:end], fade_in, fade_out)
-    return (audio * np.float32(10 ** (gain_db / 20))).astype(np.float32)
+    audio = chain.fades.apply(audio[start:end], fade_in, fade_out)
+    return chain.speaker_gain.apply(audio, speaker)

@@ -2,32 +2,31 @@
 
 from __future__ import annotations
 
-import json
 import math
-import tempfile
-import threading
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 
 from castline import PROJECT_SAMPLE_RATE
-from castline.audio.chunkfile import write_chunk
 from castline.audio.resample import resample
 from castline.dsp.loudness import LoudnessMeter
+from castline.engines.locks import engine_lock
 from castline.engines.pool import get_engine
 from castline.engines.registry import engine_class
+from castline.engines.takes import TakeCache
 from castline.core.errors import EngineError
 from castline.core.hashing import derive_seed
 from castline.core.progress import emit
+from castline.core.timebase import ms_to_samples
 from castline.qa.chunk_check import ChunkCheck, Take, check_takes, choose_best
 from castline.qa.signal_checks import WORDS_PER_MINUTE_BAND
-from castline.render.plan import ChunkJob, RenderPlan
+from castline.render.plan import SKIPPED_CHUNK_MS, UNSPEAKABLE_FLAG, ChunkJob, RenderPlan
 from castline.storage import Store
 
 CACHE_PREFIX = "_cache/chunks"
+CHUNKS = TakeCache(CACHE_PREFIX)
+"""Rendered chunks, by ``ChunkJob.key`` (``castline.engines.takes``)."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +49,7 @@ class ChunkRecord:
 
 
 def audio_key(key: str) -> str:
-    return f"{CACHE_PREFIX}/{key[:2]}/{key}.flac"
-
-
-def meta_key(key: str) -> str:
-    return f"{CACHE_PREFIX}/{key[:2]}/{key}.json"
+    return CHUNKS.audio_key(key)
 
 
 def batch_jobs(jobs: Sequence[ChunkJob], workers: int, max_batch: int | None = 12,
@@ -72,7 +67,7 @@ def batch_jobs(jobs: Sequence[ChunkJob], workers: int, max_batch: int | None = 1
     if max_batch is not None:
         size = min(size, max_batch)
     count = math.ceil(len(jobs) / size)
-    batches = _split_evenly(jobs, count, [max(1, len(job.text)) for job in jobs])
+    batches = _split_evenly(jobs, count, [max(1, len(job.spoken_text)) for job in jobs])
     if max_batch is not None and any(len(batch) > max_batch for batch in batches):
         batches = _split_evenly(jobs, count, [1] * len(jobs))
     return batches
@@ -105,7 +100,11 @@ def synthesise_batch(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -
     rounds: every pending chunk's take is rendered, all are heard together (packed into as few
     Whisper windows as they fit), the failing ones are rendered again with new seeds and heard
     together again, up to ``max_attempts`` takes; each chunk keeps its best take and is stored
-    as soon as it is settled."""
+    as soon as it is settled.
+
+    A chunk its voice cannot speak (``job.skipped``) is stored as silence, flagged, without a
+    call. A chunk the engine fails on costs the others nothing: they are rendered and stored,
+    then the first failure (an ``EngineError`` naming the script line) is raised."""
     records: dict[int, ChunkRecord] = {}
     pending: list[ChunkJob] = []
     for job, record in zip(jobs, cached_records(jobs, store, plan), strict=True):
@@ -114,12 +113,30 @@ def synthesise_batch(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -
         else:
             records[job.index] = record
             emit("synthesise", advance=1, detail="reused")
-    rendered = _render_heard(pending, plan, store) if plan.options.qa.enabled else (
-        record for group in _row_groups(pending, plan) for record in _render_rows(group, plan, store))
+    for job in (job for job in pending if job.skipped):
+        records[job.index] = store_skipped(job, plan, store)
+        emit("synthesise", advance=1, detail="skipped")
+    pending = [job for job in pending if not job.skipped]
+    failures: list[tuple[int, EngineError]] = []
+    rendered = _render_heard(pending, plan, store, failures) if plan.options.qa.enabled else (
+        record for group in _row_groups(pending, plan) for record in _render_rows(group, plan, store, failures))
     for record in rendered:
         records[record.index] = record
         emit("synthesise", advance=1, detail="rendered")
+    if failures:
+        raise failures[0][1]
     return [records[job.index] for job in jobs]
+
+
+def store_skipped(job: ChunkJob, plan: RenderPlan, store: Store) -> ChunkRecord:
+    """``SKIPPED_CHUNK_MS`` of silence for a chunk its voice cannot speak, with a failing QA check
+    (flag ``unspeakable``) when QA is on, so the report and summary list it."""
+    silence = np.zeros(ms_to_samples(SKIPPED_CHUNK_MS, PROJECT_SAMPLE_RATE), dtype=np.float32)
+    check = None
+    if plan.options.qa.enabled:
+        check = ChunkCheck(transcript="", wer=None, flags=(UNSPEAKABLE_FLAG,), passed=False, seed=job.seed,
+                           fingerprint=plan.options.qa.fingerprint(rate_band(plan, job.voice_id)))
+    return store_chunk(job, silence, store, check)
 
 
 def _row_groups(jobs: Sequence[ChunkJob], plan: RenderPlan) -> list[list[ChunkJob]]:
@@ -138,12 +155,6 @@ def _row_groups(jobs: Sequence[ChunkJob], plan: RenderPlan) -> list[list[ChunkJo
 def rate_band(plan: RenderPlan, voice_id: str) -> tuple[float, float]:
     """The words-per-minute band QA expects of a voice: its profile's, else the default."""
     return plan.voice(voice_id).words_per_minute or WORDS_PER_MINUTE_BAND
-
-
-def cached_record(job: ChunkJob, store: Store, plan: RenderPlan | None = None) -> ChunkRecord | None:
-    """The stored chunk for ``job.key`` if both its audio and its metadata are complete (see ``cached_records``)."""
-    [record] = cached_records([job], store, plan)
-    return record
 
 
 def cached_records(jobs: Sequence[ChunkJob], store: Store, plan: RenderPlan | None = None) -> list[ChunkRecord | None]:
@@ -165,10 +176,10 @@ class StoredChunk:
 
 def stored_chunk(job: ChunkJob, store: Store) -> StoredChunk | None:
     """The stored chunk for ``job.key``, its QA result as stored, without hearing anything."""
-    if not store.exists(meta_key(job.key)) or not store.exists(audio_key(job.key)):
+    meta = CHUNKS.find(store, job.key)
+    if meta is None:
         return None
     try:
-        meta = json.loads(store.get_bytes(meta_key(job.key)))
         stored_check = meta.pop("check", None)
         record = ChunkRecord(**{**meta, "index": job.index, "rendered": False})
         check = ChunkCheck.from_json(stored_check) if stored_check else None
@@ -189,13 +200,10 @@ def refresh_checks(found: Sequence[StoredChunk | None], jobs: Sequence[ChunkJob]
                                       != settings.fingerprint(rate_band(plan, job.voice_id)))]
     if not stale:
         return records
-    from castline.audio.chunkfile import read_chunk
-
     takes, rates = [], []
     for _, job in stale:
-        with store.local_copy(audio_key(job.key)) as path:
-            audio, rate = read_chunk(path)
-        takes.append(Take(audio, job.text, job.engine, job.seed, rate_band(plan, job.voice_id)))
+        audio, rate = CHUNKS.read(store, job.key)
+        takes.append(Take(audio, job.reference_text, job.engine, job.seed, rate_band(plan, job.voice_id)))
         rates.append(rate)
     checks: list[ChunkCheck | None] = [None] * len(stale)
     for rate in sorted(set(rates)):  # one rate (the project's) unless the store holds older chunks
@@ -205,19 +213,36 @@ def refresh_checks(found: Sequence[StoredChunk | None], jobs: Sequence[ChunkJob]
             checks[i] = check
     for (position, job), check in zip(stale, checks, strict=True):
         meta = found[position].meta
-        store.put_bytes(json.dumps({**meta, "check": check.to_json()}, sort_keys=True).encode(), meta_key(job.key))
+        CHUNKS.put_meta(store, job.key, {**meta, "check": check.to_json()})
         records[position] = replace(records[position], check=check)
     return records
 
 
-def _render_rows(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -> list[ChunkRecord]:
+def _render_rows(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store,
+                 failures: list[tuple[int, EngineError]]) -> list[ChunkRecord]:
     first = jobs[0]
     engine = get_engine(first.engine, plan.options.engine_options)
-    outputs = _synthesise(engine, jobs, [job.seed for job in jobs], plan)
-    return [_store_chunk(job, audio, plan, store) for job, audio in zip(jobs, outputs, strict=True)]
+    outputs = _synthesise_or_fail(engine, jobs, [job.seed for job in jobs], plan, failures)
+    return [store_chunk(job, audio, store) for job, audio in zip(jobs, outputs, strict=True) if audio is not None]
 
 
-def _render_heard(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -> Iterator[ChunkRecord]:
+def _synthesise_or_fail(engine, jobs: Sequence[ChunkJob], seeds: Sequence[int], plan: RenderPlan,
+                        failures: list[tuple[int, EngineError]]) -> list[np.ndarray | None]:
+    """``_synthesise``, with a failing job's audio None and (its index, the error) appended to ``failures``.
+    A call of several rows that fails is made again one row at a time, so only the rows that
+    fail on their own are lost."""
+    try:
+        return _synthesise(engine, jobs, seeds, plan)
+    except EngineError as error:
+        if len(jobs) == 1:
+            failures.append((jobs[0].index, error))
+            return [None]
+    return [audio for job, seed in zip(jobs, seeds, strict=True)
+            for audio in _synthesise_or_fail(engine, [job], [seed], plan, failures)]
+
+
+def _render_heard(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store,
+                  failures: list[tuple[int, EngineError]]) -> Iterator[ChunkRecord]:
     """Render, hear and retry ``jobs`` in rounds (see ``synthesise_batch``); yields each chunk's
     record once its best take is stored. Every take's check is kept for the attempt log."""
     settings = plan.options.qa
@@ -225,8 +250,21 @@ def _render_heard(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -> I
     todo, attempt = list(jobs), 0
     while todo:
         seeds = [job.seed if attempt == 0 else derive_seed(job.seed, f"qa-retry-{attempt}") for job in todo]
-        audios = _synthesise_all(todo, seeds, plan)
-        checks = check_takes([Take(audio, job.text, job.engine, seed, rate_band(plan, job.voice_id))
+        round_failures: list[tuple[int, EngineError]] = []
+        audios = _synthesise_all(todo, seeds, plan, round_failures)
+        for job, audio in zip(todo, audios, strict=True):
+            if audio is not None:
+                continue
+            if takes[job.index]:  # a retry failed: the takes already heard still count
+                best, chosen = choose_best([take for _, take in takes[job.index]])
+                yield store_chunk(job, takes.pop(job.index)[best][0], store, chosen)
+            else:
+                failures.append((job.index, dict(round_failures)[job.index]))
+        kept = [i for i, audio in enumerate(audios) if audio is not None]  # failed jobs drop out
+        todo, seeds, audios = [todo[i] for i in kept], [seeds[i] for i in kept], [audios[i] for i in kept]
+        if not todo:
+            return
+        checks = check_takes([Take(audio, job.reference_text, job.engine, seed, rate_band(plan, job.voice_id))
                               for job, audio, seed in zip(todo, audios, seeds, strict=True)],
                              PROJECT_SAMPLE_RATE, language=plan.episode.meta.language, settings=settings)
         retry = []
@@ -236,17 +274,18 @@ def _render_heard(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -> I
                 retry.append(job)
                 continue
             best, chosen = choose_best([take for _, take in takes[job.index]])
-            yield _store_chunk(job, takes.pop(job.index)[best][0], plan, store, chosen)
+            yield store_chunk(job, takes.pop(job.index)[best][0], store, chosen)
         todo, attempt = retry, attempt + 1
 
 
-def _synthesise_all(jobs: Sequence[ChunkJob], seeds: Sequence[int], plan: RenderPlan) -> list[np.ndarray]:
-    """``_synthesise`` for jobs of any voices: one call per row group; audio in job order."""
+def _synthesise_all(jobs: Sequence[ChunkJob], seeds: Sequence[int], plan: RenderPlan,
+                    failures: list[tuple[int, EngineError]]) -> list[np.ndarray | None]:
+    """``_synthesise_or_fail`` for jobs of any voices: one call per row group; audio in job order."""
     seed_of = {job.index: seed for job, seed in zip(jobs, seeds, strict=True)}
-    audio_of: dict[int, np.ndarray] = {}
+    audio_of: dict[int, np.ndarray | None] = {}
     for group in _row_groups(jobs, plan):
         engine = get_engine(group[0].engine, plan.options.engine_options)
-        audios = _synthesise(engine, group, [seed_of[job.index] for job in group], plan)
+        audios = _synthesise_or_fail(engine, group, [seed_of[job.index] for job in group], plan, failures)
         audio_of.update((job.index, audio) for job, audio in zip(group, audios, strict=True))
     return [audio_of[job.index] for job in jobs]
 
@@ -255,8 +294,8 @@ def _synthesise(engine, jobs: Sequence[ChunkJob], seeds: Sequence[int], plan: Re
     """Engine output resampled to the project rate, checked for emptiness and non-finite samples."""
     first = jobs[0]
     try:
-        with _engine_lock(engine):
-            outputs = engine.synthesize([job.text for job in jobs], plan.voice(first.voice_id), list(seeds))
+        with engine_lock(engine):
+            outputs = engine.synthesize([job.spoken_text for job in jobs], plan.voice(first.voice_id), list(seeds))
     except EngineError:
         raise
     except Exception as error:  # an engine failing on an input must name that input
@@ -272,36 +311,20 @@ def _synthesise(engine, jobs: Sequence[ChunkJob], seeds: Sequence[int], plan: Re
     return audios
 
 
-def _store_chunk(job: ChunkJob, audio: np.ndarray, plan: RenderPlan, store: Store,
-                 check: ChunkCheck | None = None) -> ChunkRecord:
+def store_chunk(job: ChunkJob, audio: np.ndarray, store: Store, check: ChunkCheck | None = None) -> ChunkRecord:
+    """Store ``audio`` (float32 mono at the project rate) as ``job``'s chunk with its loudness and QA result."""
     meter = LoudnessMeter(PROJECT_SAMPLE_RATE, 1, true_peak=False)
     meter.process(audio)
     lufs = meter.result().integrated_lufs
-    with tempfile.TemporaryDirectory(prefix="castline-chunk-") as folder:
-        path = Path(folder) / "chunk.flac"
-        write_chunk(path, audio, PROJECT_SAMPLE_RATE)
-        stored = store.put_file(path, audio_key(job.key))
+    stored = CHUNKS.put_audio(store, job.key, audio, PROJECT_SAMPLE_RATE).info
     record = ChunkRecord(index=job.index, key=job.key, uri=stored.uri, sha256=stored.sha256, bytes=stored.bytes,
                          duration_samples=int(audio.size), sample_rate=PROJECT_SAMPLE_RATE,
                          integrated_lufs=lufs if math.isfinite(lufs) else None, rendered=True, check=check)
     meta = {k: v for k, v in asdict(record).items() if k not in ("index", "rendered", "check")}
     if check is not None:
         meta["check"] = check.to_json()
-    # The metadata object is written last: its presence marks the chunk complete.
-    store.put_bytes(json.dumps(meta, sort_keys=True).encode(), meta_key(job.key))
+    CHUNKS.put_meta(store, job.key, meta)
     return record
-
-
-_SERIAL_LOCKS: dict[str, threading.Lock] = {}
-_SERIAL_LOCKS_GUARD = threading.Lock()
-
-
-def _engine_lock(engine) -> AbstractContextManager:
-    """A per-engine lock for engines that are slower when run in parallel threads."""
-    if engine.capabilities.thread_parallel:
-        return nullcontext()
-    with _SERIAL_LOCKS_GUARD:
-        return _SERIAL_LOCKS.setdefault(engine.name, threading.Lock())
 
 
 def _excerpt(text: str, limit: int = 40) -> str:

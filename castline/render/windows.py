@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
-import tempfile
-from dataclasses import asdict, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
 
 from castline import PROJECT_SAMPLE_RATE
 from castline.render.alignment import line_boundaries
-from castline.audio.chunkfile import write_chunk
 from castline.audio.resample import resample
-from castline.dsp.loudness import LoudnessMeter
 from castline.engines.base import Window, WindowError, WindowLine
 from castline.engines.pool import get_engine
 from castline.core.errors import EngineError
@@ -24,7 +19,7 @@ from castline.core.progress import emit
 from castline.qa.chunk_check import ChunkCheck, Take, check_takes
 from castline.render.plan import RenderPlan, WindowJob
 from castline.storage import Store
-from castline.render.synthesis import ChunkRecord, audio_key, meta_key, rate_band, refresh_checks, stored_chunk
+from castline.render.synthesis import ChunkRecord, rate_band, refresh_checks, store_chunk, stored_chunk
 
 MAX_ATTEMPTS = 3
 """A window that fails (no audio, no end within budget, non-finite) is retried with new seeds."""
@@ -90,7 +85,7 @@ def _render_alone(engine, job: WindowJob, plan: RenderPlan) -> np.ndarray:
 
 
 def _window(job: WindowJob, plan: RenderPlan, seed: int) -> Window:
-    lines = tuple(WindowLine(speaker=job.voice_ids.index(plan.jobs[i].voice_id), text=plan.jobs[i].text)
+    lines = tuple(WindowLine(speaker=job.voice_ids.index(plan.jobs[i].voice_id), text=plan.jobs[i].spoken_text)
                   for i in job.chunk_indexes)
     return Window(lines=lines, voices=tuple(plan.voice(v) for v in job.voice_ids), seed=seed,
                   estimated_seconds=job.estimated_seconds)
@@ -98,7 +93,7 @@ def _window(job: WindowJob, plan: RenderPlan, seed: int) -> Window:
 
 def _split(window: WindowJob, audio: np.ndarray, plan: RenderPlan) -> list[np.ndarray]:
     jobs = [plan.jobs[index] for index in window.chunk_indexes]
-    cuts = [0, *line_boundaries(audio, PROJECT_SAMPLE_RATE, [job.text for job in jobs]), audio.size]
+    cuts = [0, *line_boundaries(audio, PROJECT_SAMPLE_RATE, [job.spoken_text for job in jobs]), audio.size]
     return [audio[start:end] for start, end in zip(cuts[:-1], cuts[1:], strict=True)]
 
 
@@ -135,7 +130,7 @@ def _heard(windows: Sequence[WindowJob], audios: Sequence[np.ndarray], engine,
 def _check_lines(todo: Sequence[tuple[WindowJob, int, list[np.ndarray]]],
                  plan: RenderPlan) -> list[list[ChunkCheck | None]]:
     """Every non-empty line of every window heard in one packed pass; None for empty lines."""
-    lines = [(number, line, Take(segment, plan.jobs[index].text, plan.jobs[index].engine, seed,
+    lines = [(number, line, Take(segment, plan.jobs[index].reference_text, plan.jobs[index].engine, seed,
                                  rate_band(plan, plan.jobs[index].voice_id)))
              for number, (window, seed, segments) in enumerate(todo)
              for line, (index, segment) in enumerate(zip(window.chunk_indexes, segments, strict=True)) if segment.size]
@@ -190,24 +185,9 @@ def _store_lines(window: WindowJob, segments: list[np.ndarray], checks: list[Chu
                  store: Store) -> list[ChunkRecord]:
     jobs = [plan.jobs[index] for index in window.chunk_indexes]
     records = []
-    with tempfile.TemporaryDirectory(prefix="castline-window-") as folder:
-        for job, segment, check in zip(jobs, segments, checks, strict=True):
-            if segment.size == 0:
-                raise EngineError(f"window {window.index} left no audio for a line ({job.text[:40]!r})",
-                                  source=plan.episode.source_path, line=job.source_line)
-            meter = LoudnessMeter(PROJECT_SAMPLE_RATE, 1, true_peak=False)
-            meter.process(segment)
-            lufs = meter.result().integrated_lufs
-            path = Path(folder) / f"{job.index}.flac"
-            write_chunk(path, segment, PROJECT_SAMPLE_RATE)
-            stored = store.put_file(path, audio_key(job.key))
-            record = ChunkRecord(index=job.index, key=job.key, uri=stored.uri, sha256=stored.sha256,
-                                 bytes=stored.bytes, duration_samples=int(segment.size),
-                                 sample_rate=PROJECT_SAMPLE_RATE,
-                                 integrated_lufs=lufs if math.isfinite(lufs) else None, rendered=True, check=check)
-            meta = {k: v for k, v in asdict(record).items() if k not in ("index", "rendered", "check")}
-            if check is not None:
-                meta["check"] = check.to_json()
-            store.put_bytes(json.dumps(meta, sort_keys=True).encode(), meta_key(job.key))
-            records.append(record)
+    for job, segment, check in zip(jobs, segments, checks, strict=True):
+        if segment.size == 0:
+            raise EngineError(f"window {window.index} left no audio for a line ({job.text[:40]!r})",
+                              source=plan.episode.source_path, line=job.source_line)
+        records.append(store_chunk(job, segment, store, check))
     return records

@@ -32,7 +32,7 @@ _MAX_LISTED = 20
 def load_script(path: str | os.PathLike[str], *, known_voices: Sequence[str],
                 cast: Mapping[str, str] | None = None, preset: str | None = None,
                 known_presets: Collection[str], title: str | None = None,
-                language: str | None = None) -> Episode:
+                language: str | None = None, manuscript_options: object | None = None) -> Episode:
     """Read, parse and validate the script at ``path``.
 
     ``known_voices`` are voice profile ids, usable ones first: cast references must be among
@@ -41,6 +41,12 @@ def load_script(path: str | os.PathLike[str], *, known_voices: Sequence[str],
     mistake raises a one-line ``ScriptError`` naming the file and line or option.
     """
     source = os.fspath(path)
+    if Path(source).suffix.lower() in (".md", ".markdown", ".epub"):
+        from castline.script.manuscript import load_manuscript  # imports this module
+
+        return load_manuscript(source, known_voices=known_voices, cast=cast, preset=preset,
+                               known_presets=known_presets, title=title, language=language,
+                               options=manuscript_options)  # type: ignore[arg-type]
     text = read_script_text(source)
     if not text.strip():
         raise ScriptError("has no turns", source=source)
@@ -58,6 +64,7 @@ def load_script(path: str | os.PathLike[str], *, known_voices: Sequence[str],
             title=_title(title, script.title, stem, source),
             language=_language(language, script.language, source),
             preset=_preset(preset, script.preset, known_presets, source),
+            lexicons=tuple(str(Path(source).parent / item.value) for item in script.lexicons),
         )
         turns, chapters, warnings, fmt = script.turns, script.chapters, script.warnings, "yaml"
     else:

@@ -28,6 +28,8 @@ class EpisodeMeta:
     title: str
     language: str = "en"
     preset: str = "podcast"
+    lexicons: tuple[str, ...] = ()
+    """Pronunciation lexicon files the script names (``episode.lexicons``), in order."""
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,13 @@ class Turn:
 
 @dataclass(frozen=True)
 class Chapter:
-    """A chapter starting at turn ``first_turn`` (0-based turn index)."""
+    """A chapter starting at turn ``first_turn`` (0-based turn index); ``url`` and ``image`` are
+    optional http(s) links for players (``chapters.json``)."""
 
     title: str
     first_turn: int
+    url: str | None = None
+    image: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,15 @@ from castline.script.model import Chapter, SourceRef, Turn
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 TOP_KEYS = ("episode", "cast", "turns")
-EPISODE_KEYS = ("id", "title", "language", "preset")
+EPISODE_KEYS = ("id", "title", "language", "preset", "lexicons")
 CAST_KEYS = ("voice", "name")
 SPOKEN_KEYS = ("speaker", "text", "pause_before_ms")
 MARKER_KEYS = ("chapter", "pause_ms", "scene")
+METADATA_KEYS = ("show", "author", "description", "number", "season", "publish_date", "cover", "explicit",
+                 "copyright", "people")
+"""Episode metadata for players and feeds, checked by ``castline.delivery.metadata`` (file/line/field)."""
+CHAPTER_LINK_KEYS = ("url", "image")
+"""Optional beside ``chapter``: an http(s) web page and image for the chapter (``chapters.json``)."""
 MAX_PAUSE_MS = 60_000
 """Largest pause accepted in ``pause_ms`` / ``pause_before_ms``, in milliseconds."""
 
@@ -68,6 +73,8 @@ class YamlScript:
     turns: tuple[Turn, ...]
     chapters: tuple[Chapter, ...]
     warnings: tuple[str, ...]
+    lexicons: tuple[Located, ...] = ()
+    """``episode.lexicons``: pronunciation lexicon files, as written (relative to the script)."""
 
 
 def looks_like_yaml_script(text: str) -> bool:
@@ -95,6 +102,7 @@ class _Parser:
         self.source = source
         self.warnings: list[str] = []
         self._constructor = SafeConstructor()
+        self.lexicons: list[Located] = []
 
     # -- structure ---------------------------------------------------------------------
 
@@ -123,14 +131,21 @@ class _Parser:
             turns=turns,
             chapters=chapters,
             warnings=tuple(self.warnings),
+            lexicons=tuple(self.lexicons),
         )
 
     def _episode(self, node: Node) -> dict[str, Located]:
         if _is_null(node):
             return {}
-        fields = self._mapping(node, "episode", EPISODE_KEYS)
+        fields = self._mapping(node, "episode", EPISODE_KEYS + METADATA_KEYS)
         out = {}
         for key, (_, value) in fields.items():
+            if key == "lexicons":
+                items = value.value if isinstance(value, SequenceNode) else [value]
+                self.lexicons = [self._located(item, f"episode.lexicons[{n}]") for n, item in enumerate(items)]
+                continue
+            if key in METADATA_KEYS:
+                continue
             path = f"episode.{key}"
             text = self._text(value, path)
             if key == "title":
@@ -178,11 +193,13 @@ class _Parser:
         turns: list[Turn] = []
         chapters: list[Chapter] = []
         pending_chapter: tuple[str, int, str] | None = None
+        pending_links: dict[str, str] = {}
         pending_pause: tuple[int, int, str] | None = None
         pending_scene: tuple[int, str] | None = None
         for position, item in enumerate(node.value):
             path = f"turns[{position}]"
-            fields = self._mapping(item, path, SPOKEN_KEYS + MARKER_KEYS)
+            fields = self._mapping(item, path, SPOKEN_KEYS + MARKER_KEYS + CHAPTER_LINK_KEYS)
+            links = self._chapter_links(fields, path)
             spoken = [key for key in SPOKEN_KEYS if key in fields]
             markers = [key for key in MARKER_KEYS if key in fields]
             if spoken and markers:
@@ -202,6 +219,7 @@ class _Parser:
                                f"chapter '{pending_chapter[0]}' has no turns before the next "
                                "chapter; ignored")
                 pending_chapter = (title, _line(value), f"{path}.chapter")
+                pending_links = links
             if "pause_ms" in fields:
                 pending_pause = self._add_pause(pending_pause, fields["pause_ms"][1],
                                                 f"{path}.pause_ms")
@@ -215,7 +233,7 @@ class _Parser:
                                                 f"{path}.pause_before_ms")
             text = self._clean_text(fields["text"][1], f"{path}.text")
             if pending_chapter is not None:
-                chapters.append(Chapter(title=pending_chapter[0], first_turn=len(turns)))
+                chapters.append(Chapter(title=pending_chapter[0], first_turn=len(turns), **pending_links))
             turns.append(Turn(index=len(turns), speaker=speaker, text=text,
                               source=SourceRef(self.source, _line(item)),
                               pause_before_ms=pending_pause[0] if pending_pause else None,
@@ -227,6 +245,18 @@ class _Parser:
         for line, path in sorted(trailing):
             self._warn(line, path, "has no turn after it; ignored")
         return tuple(turns), tuple(chapters)
+
+    def _chapter_links(self, fields: dict[str, tuple[Node, Node]], path: str) -> dict[str, str]:
+        links = {}
+        for key in CHAPTER_LINK_KEYS:
+            if key in fields:
+                if "chapter" not in fields:
+                    raise self._error(fields[key][0], f"{path}.{key}", f"'{key}' goes beside a 'chapter'")
+                value = self._located(fields[key][1], f"{path}.{key}")
+                if not value.value.lower().startswith(("http://", "https://")):
+                    raise self._error(fields[key][1], f"{path}.{key}", "must be an http(s) URL")
+                links[key] = value.value
+        return links
 
     def _speaker(self, item: Node, fields: dict[str, tuple[Node, Node]], path: str,
                  cast: dict[str, CastDecl]) -> str:

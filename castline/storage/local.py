@@ -4,28 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
-import socket
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from castline.core.atomic import HOST, TEMP_MARK as _TEMP_MARK, atomic_path
 from castline.core.errors import StorageError
 from castline.storage.base import ObjectInfo, Store, validate_key
-
-_TEMP_MARK = ".castline-tmp-"
-
-
-_WRITER = f"{re.sub(r'[^A-Za-z0-9]', '', socket.gethostname())[:32] or 'host'}.{os.getpid()}"
 
 
 def _writer_is_dead(name: str) -> bool:
     """True when a temporary file's writer ran on this host and its process is gone."""
     writer = name[len(_TEMP_MARK):].split("-", 1)[0]
     host, _, pid = writer.rpartition(".")
-    if host != _WRITER.rpartition(".")[0] or not pid.isdigit():
+    if host != HOST or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
@@ -37,7 +30,8 @@ def _writer_is_dead(name: str) -> bool:
 
 
 class LocalStore(Store):
-    """Objects are files under ``root``; each write goes to a temporary name, then ``os.replace``."""
+    """Objects are files under ``root``; each write goes to a temporary name, then is renamed
+    (``castline.core.atomic``)."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser().resolve()
@@ -76,17 +70,13 @@ class LocalStore(Store):
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StorageError(f"cannot create folder {target.parent}: {error.strerror}") from error
-        # The writer's host and PID are in the name: clean-up can tell a dead writer's leftovers
-        # from a live writer's file at once, without waiting for them to age.
-        temp = target.parent / f"{_TEMP_MARK}{_WRITER}-{uuid.uuid4().hex[:16]}-{target.name}"
+        # The writer's host and PID are in the temporary name (castline.core.atomic): clean-up
+        # can tell a dead writer's leftovers from a live writer's file at once.
         try:
-            yield temp
-            os.replace(temp, target)
+            with atomic_path(target) as temp:
+                yield temp
         except OSError as error:
             raise StorageError(f"cannot write {target}: {error.strerror}") from error
-        finally:
-            if temp.exists():
-                temp.unlink()
 
     def get_bytes(self, key: str) -> bytes:
         try:

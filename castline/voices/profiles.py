@@ -13,10 +13,12 @@ from pathlib import Path
 import yaml
 
 from castline.core.errors import VoiceError
+from castline.core.text import first_line
 
 VOICE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _ALLOWED_KEYS = {"id", "name", "language", "engine", "engine_voice", "engine_options", "description",
-                 "license", "gender", "reference", "consent", "version", "ingest", "words_per_minute"}
+                 "license", "gender", "reference", "consent", "version", "ingest", "words_per_minute",
+                 "lexicons"}
 _REFERENCE_KEYS = {"audio", "sha256", "transcript"}
 _CONSENT_KEYS = {"who", "when", "scope", "evidence", "evidence_sha256", "statement"}
 
@@ -67,6 +69,8 @@ class VoiceProfile:
     profile_hash: str = ""
     version: int = 1
     words_per_minute: tuple[float, float] | None = None
+    lexicons: tuple[str, ...] = ()
+    """Pronunciation lexicon files for this voice (paths resolved against the profile folder)."""
 
     @property
     def is_clone(self) -> bool:
@@ -93,7 +97,7 @@ def load_voice_profile(path: str | Path) -> VoiceProfile:
         raise VoiceError("voice profile not found", source=where) from error
     except (UnicodeDecodeError, yaml.YAMLError) as error:
         line = getattr(getattr(error, "problem_mark", None), "line", None)
-        raise VoiceError(f"not a valid YAML voice profile ({_first_line(error)})", source=where,
+        raise VoiceError(f"not a valid YAML voice profile ({first_line(error)})", source=where,
                          line=None if line is None else line + 1) from error
     if not isinstance(raw, dict):
         raise VoiceError("a voice profile must be a YAML mapping", source=where)
@@ -133,6 +137,7 @@ def load_voice_profile(path: str | Path) -> VoiceProfile:
         source_path=where,
         version=version,
         words_per_minute=words_per_minute,
+        lexicons=_parse_lexicons(raw.get("lexicons"), path.parent, where),
     )
     digest = hashlib.sha256(json.dumps(_hashable(profile), sort_keys=True).encode()).hexdigest()
     return _with_hash(profile, digest)
@@ -151,7 +156,18 @@ def _hashable(profile: VoiceProfile) -> dict[str, object]:
                                      and path.is_relative_to(folder) else path.name)
     if data["words_per_minute"] is None:  # profiles without a band keep the hash they had before the field
         data.pop("words_per_minute")
+    # Lexicons change the text a voice is sent, which chunk keys already cover, not the voice.
+    data.pop("lexicons")
     return data
+
+
+def _parse_lexicons(raw: object, folder: Path, where: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not all(isinstance(item, str) and item.strip() for item in items):
+        raise VoiceError("must be a list of lexicon files", source=where, field="lexicons")
+    return tuple(str(folder / item) if "://" not in item else item for item in items)
 
 
 def _parse_rate_band(raw: object, where: str) -> tuple[float, float] | None:
@@ -270,35 +286,67 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+@dataclass(frozen=True)
+class BrokenProfile:
+    """A ``voice.yaml`` that failed validation. It is listed (with its error) rather than
+    loaded, so only a render that casts it fails; ``voice_id`` is its folder's name."""
+
+    voice_id: str
+    source_path: str
+    message: str
+    line: int | None = None
+    field: str | None = None
+
+    def error(self) -> VoiceError:
+        return VoiceError(self.message, source=self.source_path, line=self.line, field=self.field)
+
+    @property
+    def reason(self) -> str:
+        return str(self.error())
 
 
 @dataclass(frozen=True)
 class VoiceLibrary:
-    """All profiles found under a voices folder, by id."""
+    """All profiles found under a voices folder, by id; ``broken`` holds the ones that failed
+    validation."""
 
     root: str
     profiles: tuple[VoiceProfile, ...]
+    broken: tuple[BrokenProfile, ...] = ()
 
     def ids(self) -> list[str]:
+        """Ids of the valid profiles."""
         return [profile.voice_id for profile in self.profiles]
 
+    def broken_ids(self) -> list[str]:
+        return [entry.voice_id for entry in self.broken]
+
     def get(self, voice_id: str) -> VoiceProfile:
+        """The profile ``voice_id``; a broken one raises its own validation error."""
         for profile in self.profiles:
             if profile.voice_id == voice_id:
                 return profile
+        for entry in self.broken:
+            if entry.voice_id == voice_id:
+                raise entry.error()
         known = ", ".join(self.ids()) or "none"
         raise VoiceError(f"unknown voice '{voice_id}' (known: {known})", source=self.root)
 
 
 def load_voice_library(root: str | Path) -> VoiceLibrary:
-    """Every ``<root>/<id>/voice.yaml``, sorted by id. A bad profile is an error, not skipped."""
+    """Every ``<root>/<id>/voice.yaml``, sorted by id. A profile that fails validation is kept
+    in ``broken`` with its error: using it is an error, having it beside the others is not."""
     root = Path(root)
     if not root.is_dir():
         raise VoiceError("voices folder not found", source=str(root))
-    profiles = [load_voice_profile(path) for path in sorted(root.glob("*/voice.yaml"))]
-    return VoiceLibrary(root=str(root), profiles=tuple(profiles))
+    profiles, broken = [], []
+    for path in sorted(root.glob("*/voice.yaml")):
+        try:
+            profiles.append(load_voice_profile(path))
+        except VoiceError as error:
+            broken.append(BrokenProfile(voice_id=path.parent.name, source_path=str(path), message=error.message,
+                                        line=error.line, field=error.field))
+    return VoiceLibrary(root=str(root), profiles=tuple(profiles), broken=tuple(broken))
 
 
 def default_voices_dir() -> Path:

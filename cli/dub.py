@@ -69,6 +69,8 @@ def add_dub_command(commands) -> None:
     dub.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     dub.add_argument("--seed", type=int, default=0)
     dub.add_argument("--quiet", action="store_true", help="no progress display")
+    dub.add_argument("--force", action="store_true",
+                     help="voice, mix and publish even if the published dub is up to date")
     dub.set_defaults(handler=run_dub_command)
 
 
@@ -112,6 +114,14 @@ def run_dub_command(args: argparse.Namespace) -> int:
     for message in sorted({str(w.message) for w in caught}):
         print(f"warning: {message}", file=sys.stderr)
     started = time.perf_counter()
+    if not args.force:
+        from castline.dub.uptodate import current_dub
+
+        current = current_dub(plans)
+        if current is not None:  # nothing changed: start nothing (no Prefect)
+            print("up to date (nothing changed since the last dub; --force to dub anyway)")
+            _print_summary(current, time.perf_counter() - started, verb="checked")
+            return 0
     configure_prefect_environment()
     try:
         uris = _run_with_progress(options, plans, quiet=args.quiet)
@@ -159,11 +169,11 @@ def _run_with_progress(options, plans, *, quiet: bool) -> dict[str, str]:
             return run_dub(options, plans)
 
 
-def _print_summary(uris: dict[str, str], elapsed_s: float) -> None:
+def _print_summary(uris: dict[str, str], elapsed_s: float, *, verb: str = "dubbed") -> None:
     from castline.dub.manifest import DubManifest
 
     picture = uris.pop("picture", None)
-    print(f"dubbed {len(uris)} language(s) in {elapsed_s:.1f} s")
+    print(f"{verb} {len(uris)} language(s) in {elapsed_s:.1f} s")
     if picture:
         print(f"  video: {picture} (the dubbed video beside it)")
     for language, uri in uris.items():
@@ -177,4 +187,7 @@ def _print_summary(uris: dict[str, str], elapsed_s: float) -> None:
         print(f"  {language}: {fit.cues} cues ({fit.stretched} stretched, {fit.borrowed} borrowed, "
               f"{fit.overrun} overrun), {mix.integrated_lufs:.2f} LUFS {mix.true_peak_dbtp:.2f} dBTP, "
               f"{manifest.duration_seconds:.1f} s")
+        rendered = sum(cue.takes_rendered for cue in manifest.cues)
+        reused = sum(cue.takes_reused for cue in manifest.cues)
+        print(f"      takes: {rendered} synthesised, {reused} reused from the cache")
         print(f"      {path.parent}/ (mix, dialogue.wav, subtitles.srt/.vtt, manifest.json)")

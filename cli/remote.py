@@ -7,19 +7,20 @@ All three need a Prefect server that outlives them (``prefect server start``) na
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 from castline.core.errors import CastlineError
+from castline_cli.render_options import add_render_options, render_options
 
 FINAL_OK = {"COMPLETED"}
 FINAL_BAD = {"FAILED", "CRASHED", "CANCELLED"}
 
 
 def add_remote_commands(commands) -> None:
-    from castline_cli.main import add_render_options
 
     serve = commands.add_parser("serve", help="serve castline's deployments (renders, and an inbox on a schedule)")
     serve.add_argument("--inbox", help="folder or s3:// prefix to scan for new scripts")
@@ -72,17 +73,19 @@ def _serve(args: argparse.Namespace) -> int:
                  "voices_dir": _absolute(args.voices_dir) if args.voices_dir else None, "workers": args.workers,
                  "qa": {"policy": args.qa}}
         _check_cron(args.cron)
+    # Prefect's runner webserver (off unless PREFECT_RUNNER_SERVER_ENABLE) stays on loopback unless told.
+    os.environ.setdefault("PREFECT_RUNNER_SERVER_HOST", "127.0.0.1")
     configure_prefect_environment(console_level="INFO")
     from castline_flows.deployments import serve_castline
 
-    serve_castline(inbox=inbox, cron=args.cron if inbox else None, limit=args.limit)
+    with _api_errors():
+        serve_castline(inbox=inbox, cron=args.cron if inbox else None, limit=args.limit)
     return 0
 
 
 def _submit(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from castline_cli.main import render_options
     from castline.core.hashing import content_hash, sha256_file
     from castline.render.plan import prepare_render
     from castline.core.runtime import configure_prefect_environment
@@ -109,8 +112,9 @@ def _submit(args: argparse.Namespace) -> int:
     from castline_flows.deployments import RENDER_DEPLOYMENT_PATH
 
     try:
-        run = run_deployment(RENDER_DEPLOYMENT_PATH, parameters=parameters, timeout=0, idempotency_key=key,
-                             as_subflow=False)
+        with _api_errors():
+            run = run_deployment(RENDER_DEPLOYMENT_PATH, parameters=parameters, timeout=0, idempotency_key=key,
+                                 as_subflow=False)
     except Exception as error:  # the API's own errors: name the deployment, never a traceback
         if type(error).__name__ == "ObjectNotFound":
             raise CastlineError(f"no deployment '{RENDER_DEPLOYMENT_PATH}' on {os.environ['PREFECT_API_URL']}: "
@@ -133,7 +137,8 @@ def _status(args: argparse.Namespace) -> int:
     configure_prefect_environment()
     deadline = time.monotonic() + args.timeout
     while True:
-        state, manifests = _read_run(run_id)
+        with _api_errors():
+            state, manifests = _read_run(run_id)
         if not args.wait or state in FINAL_OK | FINAL_BAD or time.monotonic() > deadline:
             break
         time.sleep(2)
@@ -168,6 +173,23 @@ def _read_run(run_id) -> tuple[str, list[str]]:
 def _link(data: str) -> str:
     # Link artifacts store markdown: "[manifest.json](URI)".
     return data[data.index("(") + 1:data.rindex(")")] if data.startswith("[") and "(" in data else data
+
+
+@contextlib.contextmanager
+def _api_errors():
+    """A server that refuses castline's credentials answers in one line (never the auth string)."""
+    try:
+        yield
+    except Exception as error:
+        response = getattr(error, "response", None)
+        code = getattr(response, "status_code", None)
+        if code not in (401, 403):
+            raise
+        sent = "a wrong PREFECT_API_AUTH_STRING" if os.environ.get("PREFECT_API_AUTH_STRING") else \
+            "no PREFECT_API_AUTH_STRING"
+        raise CastlineError(f"the Prefect server at {os.environ.get('PREFECT_API_URL')} refused castline "
+                            f"(HTTP {code}, {sent}): set PREFECT_API_AUTH_STRING to the server's "
+                            "PREFECT_SERVER_API_AUTH_STRING (see docs/service.md)") from None
 
 
 def _absolute_meta(item: str) -> str:

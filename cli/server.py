@@ -1,11 +1,12 @@
 """``castline server start|stop|status``: one local Prefect server, started once and reused.
 
 Without a server to talk to, every Prefect flow starts a temporary one (about 9 s on 2 cores).
-castline instead starts ``prefect server start`` in the background on first use (127.0.0.1, a free
-port, its database under ``$CASTLINE_HOME/server``) and points every later run at it, so each run
-still goes through Prefect (and shows in its UI) without paying that start-up again. A supervisor
-stops it after ``CASTLINE_SERVER_IDLE_MINUTES`` (default 120) without a connection, or once its
-``$CASTLINE_HOME`` no longer records it (castline.core.local_server.supervise).
+castline instead starts ``prefect server start`` in the background on first use (bound to 127.0.0.1
+unless ``--host`` or ``CASTLINE_SERVER_HOST`` says otherwise, a free port, its database under
+``$CASTLINE_HOME/server``) and points every later run at it, so each run still goes through
+Prefect (and shows in its UI) without paying that start-up again. A supervisor stops it after
+``CASTLINE_SERVER_IDLE_MINUTES`` (default 120) without a connection, or once its ``$CASTLINE_HOME``
+no longer records it (castline.core.local_server.supervise).
 
 Which server a run uses (``CASTLINE_SERVER``):
 
@@ -32,6 +33,8 @@ HEALTH_PATH = "/health"
 START_TIMEOUT_S = 120.0
 IDLE_VARIABLE = "CASTLINE_SERVER_IDLE_MINUTES"
 DEFAULT_IDLE_MINUTES = 120.0
+HOST_VARIABLE = "CASTLINE_SERVER_HOST"
+DEFAULT_HOST = "127.0.0.1"  # loopback only: other machines cannot reach it unless you say so
 # Commands whose flows should reach the persistent server; `serve` starts it if needed, `submit`
 # and `status` only use one that is already running (a new server would have no deployments).
 RUN_COMMANDS = ("render", "dub")
@@ -55,7 +58,9 @@ def add_server_command(commands) -> None:
     server = commands.add_parser("server", help="the local Prefect server castline starts once and reuses")
     server_commands = server.add_subparsers(title="server commands")
     start = server_commands.add_parser("start", help="start it in the background (no-op if it is running)")
-    start.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    start.add_argument("--port", type=int, help="port (default: a free one)")
+    start.add_argument("--host", help=f"address to bind (default: ${HOST_VARIABLE} or {DEFAULT_HOST}, "
+                                      "this machine only; 0.0.0.0 listens on every interface)")
     start.set_defaults(handler=_start)
     stop = server_commands.add_parser("stop", help="stop it (runs already finished stay in its database)")
     stop.set_defaults(handler=_stop)
@@ -127,8 +132,13 @@ def choose_api(*, start: bool = True) -> ApiChoice:
                                               "`castline server stop` to stop it)")
 
 
-def ensure_running(port: int | None = None):
-    """``(state, started_now)`` of castline's server, starting it if needed."""
+def bind_host(host: str | None = None) -> str:
+    """The address castline's server binds to: ``host``, else ``$CASTLINE_SERVER_HOST``, else 127.0.0.1."""
+    return (host or os.environ.get(HOST_VARIABLE, "")).strip() or DEFAULT_HOST
+
+
+def ensure_running(port: int | None = None, host: str | None = None):
+    """``(state, started_now)`` of castline's server, starting it if needed (bound to ``bind_host(host)``)."""
     from castline.core import local_server
     from castline.core.runtime import castline_home
 
@@ -138,7 +148,7 @@ def ensure_running(port: int | None = None):
         return current.state, False
     return local_server.start(supervised(home, server_command()), url_template="http://{host}:{port}/api",
                               health_path=HEALTH_PATH, env=server_environment(home), home=home, port=port,
-                              timeout_s=START_TIMEOUT_S)
+                              timeout_s=START_TIMEOUT_S, host=bind_host(host))
 
 
 def server_command() -> list[str]:
@@ -182,7 +192,7 @@ def ui_url(api_url: str) -> str:
 
 def _start(args: argparse.Namespace) -> int:
     began = time.perf_counter()
-    state, started = ensure_running(port=args.port)
+    state, started = ensure_running(port=args.port, host=args.host)
     if started:
         print(f"started castline's Prefect server in {time.perf_counter() - began:.1f} s: {state.url} "
               f"(pid {state.pid}); UI at {ui_url(state.url)}")

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from castline.core.local_server import pid_alive
+
 HOST_TAG = "castline-host:"
 PID_TAG = "castline-pid:"
 
@@ -130,12 +132,4 @@ def _pid_from_tags(tags: list[str]) -> int | None:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid == os.getpid() or pid_alive(pid)

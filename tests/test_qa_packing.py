@@ -149,8 +149,9 @@ def test_a_spanish_line_packed_among_english_ones_fails_alone_without_harming_th
 @needs_whisper
 def test_a_quick_listen_places_words_where_a_careful_one_does(transcriber, lines):
     """Word times from 1.5x listening are scaled back to the recording: each word's midpoint lies
-    within 0.25 s of the same word's heard at natural speed. hibari's lines only: seeded, they are
-    the same audio every run (piper's differ, and so did the words compared)."""
+    within 0.25 s of the same word's heard at natural speed. hibari's three English lines: seeded,
+    they are the same audio every run (piper is seeded as well; its line is left out to keep the
+    set of words compared to one voice)."""
     packed = [lines[0], lines[1], lines[2]]
     careful = hear_clips([audio for _, audio in packed], RATE, transcriber, language="en", listening=CAREFUL)
     quick = hear_clips([audio for _, audio in packed], RATE, transcriber, language="en",

@@ -173,19 +173,31 @@ def _same_process(state: ServerState) -> bool:
     return not state.command or raw.split(b"\0")[: len(state.command)] == [part.encode() for part in state.command]
 
 
+def connect_host(host: str) -> str:
+    """The address a client on this machine uses for a server bound to ``host``."""
+    if host in ("0.0.0.0", ""):
+        return HOST
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
 def free_port(host: str = HOST) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]
 
 
 def start(command: Sequence[str], *, url_template: str, health_path: str = "/health",
           env: Mapping[str, str | None] | None = None, home: Path | None = None, port: int | None = None,
-          timeout_s: float = 120.0) -> tuple[ServerState, bool]:
+          timeout_s: float = 120.0, host: str = HOST) -> tuple[ServerState, bool]:
     """Start the server unless a healthy one is recorded; returns ``(state, started_now)``.
 
     ``command`` and ``url_template`` may contain ``{port}`` and ``{host}``; ``env`` is laid over this
-    process's environment for the child (a None value removes that variable). Under the lock: a second caller waits for the first and
+    process's environment for the child (a None value removes that variable). ``host`` is the address
+    the server binds to (default 127.0.0.1, loopback only); the recorded URL names a loopback address
+    when it is a wildcard (0.0.0.0 or ::). Under the lock: a second caller waits for the first and
     then reuses its server, so there are never two. A recorded server that is alive but unhealthy
     (still starting, or stuck) is waited for until ``timeout_s``, then stopped and replaced.
     """
@@ -199,9 +211,9 @@ def start(command: Sequence[str], *, url_template: str, health_path: str = "/hea
                 return current.state, False
             _terminate(current.state.pid)
         state_path(root).unlink(missing_ok=True)
-        chosen = port or free_port()
-        argv = [part.format(port=chosen, host=HOST) for part in command]
-        url = url_template.format(port=chosen, host=HOST)
+        chosen = port or free_port(host)
+        argv = [part.format(port=chosen, host=host) for part in command]
+        url = url_template.format(port=chosen, host=connect_host(host))
         server_dir(root).mkdir(parents=True, exist_ok=True)
         child_env = dict(os.environ)
         for name, value in (env or {}).items():

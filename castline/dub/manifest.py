@@ -21,7 +21,7 @@ from castline.delivery.manifest import (FileEntry, JsonRecord, LoudnessEntry, Pu
 from castline.delivery.subtitles import Cue as SubtitleCue
 from castline.dsp.presets import PRESETS
 from castline.dub.mix import MixResult
-from castline.dub.plan import LanguagePlan
+from castline.dub.plan import LanguagePlan, dub_key
 from castline.dub.voicing import VoicedLanguage, VoicedUnit
 from castline.storage import ObjectInfo
 
@@ -217,6 +217,9 @@ class DubManifest(JsonRecord):
     picture: JsonObject | None = field(default=None, metadata=OMIT_NONE)
     """The video dubbed (``--video``): path, frame rate, frames, bed; the muxed files are in
     ``<programme>/picture.json``."""
+    render_key: str | None = field(default=None, metadata=OMIT_NONE)
+    """``castline.dub.plan.dub_key`` of the plan that made it: a re-run whose key is the same and
+    whose objects are intact is up to date (``castline.dub.uptodate``)."""
 
     def file(self, fmt: str) -> FileEntry | None:
         return next((item for item in self.files if item.format == fmt), None)
@@ -335,6 +338,7 @@ def build_dub_manifest(plan: LanguagePlan, voiced: VoicedLanguage, mixed: MixRes
                               finished_at=finished_at, timings_s=JsonObject({k: round(v, 3) for k, v in timings_s.items()})),
         warnings=tuple(plan.warnings),
         picture=_picture_entry(plan),
+        render_key=dub_key(plan),
     )
 
 

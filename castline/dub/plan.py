@@ -6,6 +6,7 @@ is shared between its utterances in proportion to their length in characters.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,8 @@ from castline.dub.options import DEFAULT_SAMPLE_RATE, DubOptions
 from castline.dub.stretch import stretcher_name
 from castline.engines.registry import engine_class
 from castline.core.errors import DubError, StorageError
-from castline.core.hashing import derive_seed, sha256_file
+from castline import __version__
+from castline.core.hashing import content_hash, derive_seed, sha256_file
 from castline.storage import open_store, validate_key
 from castline.core.timebase import ms_to_samples
 from castline.voices.profiles import VoiceProfile, default_voices_dir, load_voice_library
@@ -140,6 +142,44 @@ class LanguagePlan:
     def prefix(self) -> str:
         """Store folder of this language's outputs: ``<programme>/<language>``."""
         return f"{self.programme}/{self.language}"
+
+
+def dub_key(plan: LanguagePlan) -> str:
+    """Content hash of everything that shapes one language's published dub (its ``render_key``):
+    the cue sheet's content and the units planned from it (text, slots, speakers, voices, seeds),
+    the bed's and the picture's content hashes, the options that shape the output (cast, preset,
+    formats, fit, duck, dialogue level, codecs, containers, QA policy), voice profile hashes,
+    engine identities and castline's version. Paths do not count: the same inputs moved elsewhere
+    give the same key."""
+    options = plan.options
+    background, picture = plan.background, plan.picture
+    return content_hash({
+        "castline": __version__,
+        "programme": plan.programme,
+        "language": plan.language,
+        "cues": plan.cue_sha256,
+        "cast": sha256_file(options.cast) if options.cast else None,
+        "units": [[unit.cue, unit.cue_id, unit.part, unit.parts, unit.speaker, unit.speaker_from, unit.voice_id,
+                   unit.text, unit.slot_start_sample, unit.slot_end_sample, unit.limit_sample, unit.seed]
+                  for unit in plan.units],
+        "voices": [voice.profile_hash for voice in plan.voices],
+        "engines": [list(engine) for engine in plan.engines],
+        "background": (None if background is None else
+                       [background.sha256, background.kind, background.sample_rate, background.channels]),
+        "picture": (None if picture is None else
+                    [picture.sha256, picture.fps_num, picture.fps_den, picture.frames, picture.duration_samples]),
+        "sample_rate": plan.sample_rate,
+        "preset": options.preset,
+        "formats": list(options.formats),
+        "fit": dataclasses.asdict(options.fit),
+        "duck": dataclasses.asdict(options.duck),
+        "dialogue_lufs": options.dialogue_lufs,
+        "match_dialogue": sha256_file(options.match_dialogue) if options.match_dialogue else None,
+        "video": ([list(options.containers), options.video_audio_codec, options.keep_original_audio]
+                  if picture is not None else None),
+        "qa": options.qa,
+        "seed": options.seed,
+    })
 
 
 def prepare_dub(options: DubOptions) -> tuple[LanguagePlan, ...]:

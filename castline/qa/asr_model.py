@@ -55,6 +55,13 @@ def default_whisper_model_dir() -> Path:
     return cache_dir
 
 
+def check_default_model_installed() -> None:
+    """Raise ``AsrError`` (one line: what is missing, how to install it) unless the packages of the
+    default Whisper model are installed with their data files. Cheap: it only looks for the
+    packages and their files (no hashing; ``default_whisper_model_dir`` verifies the model on use)."""
+    _package_data_dirs()
+
+
 def _package_data_dirs() -> tuple[Path, Path]:
     dirs = []
     for number, package in enumerate(PART_PACKAGES, start=1):

@@ -126,3 +126,22 @@ def test_drift_report_per_speaker_from_audio(voices):
     reports = {r.speaker: r for r in drift_report(chunks, RATE)}
     assert reports["a"].flag is None and len(reports["a"].similarities) == 8
     assert reports["b"].flag is None and reports["b"].similarities == ()  # too few chunks to judge
+
+
+def test_a_chunk_under_a_second_is_never_a_speaker_outlier(voices):
+    """Episode QA: the same odd embedding is an outlier on a 3 s chunk, not on a 0.5 s one
+    (one or two words give too little speech for a stable embedding)."""
+    from castline.qa.chunk_check import ChunkCheck
+    from castline.qa.episode import ChunkFacts, _speaker_flags
+
+    embeddings = list(voices["heart_emb"])
+    embeddings[5] = voices["joe_emb"][0]
+    jobs = [ChunkFacts(index=i, turn=i, speaker="1", voice_id="heart", engine="hibari", text="x")
+            for i in range(len(embeddings))]
+    checks = [ChunkCheck(transcript="x", wer=0.0, flags=(), passed=True, embedding=tuple(map(float, e)))
+              for e in embeddings]
+    long_spans = [(i * 3 * RATE, (i + 1) * 3 * RATE) for i in range(len(jobs))]
+    assert _speaker_flags(jobs, checks, long_spans) == {5: ("speaker-outlier",)}
+    short_spans = list(long_spans)
+    short_spans[5] = (long_spans[5][0], long_spans[5][0] + RATE // 2)
+    assert _speaker_flags(jobs, checks, short_spans) == {}

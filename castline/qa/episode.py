@@ -14,6 +14,7 @@ import soundfile
 from castline.dsp.compliance import compliance_problems
 from castline.dsp.seams import CLICK_THRESHOLD_DB, seam_jump_db
 from castline.audio.encode import EncodedFile
+from castline import PROJECT_SAMPLE_RATE
 from castline.core.errors import DeliveryError
 from castline.qa.chunk_check import ChunkCheck
 from castline.qa.records import ChunkQA, EpisodeQA, FileQA, SeamQA, SpeakerQA, verdict_for
@@ -57,7 +58,7 @@ def episode_qa(facts: EpisodeFacts, checks: Sequence[ChunkCheck | None], spans: 
                policy: str) -> EpisodeQA:
     """``checks``, ``spans`` (start, end samples in the master) and ``chunk_lufs`` are per chunk, in order."""
     plan = facts
-    speaker_flags = _speaker_flags(plan.jobs, checks)
+    speaker_flags = _speaker_flags(plan.jobs, checks, spans)
     chunks = []
     for job, check, (start, end) in zip(plan.jobs, checks, spans, strict=True):
         flags = tuple(sorted(set((check.flags if check else ()) + speaker_flags.get(job.index, ()))))
@@ -81,7 +82,7 @@ def episode_qa(facts: EpisodeFacts, checks: Sequence[ChunkCheck | None], spans: 
                   for engine in sorted({job.engine for job in plan.jobs})}
     thresholds["seam_click_db"] = CLICK_THRESHOLD_DB
     return EpisodeQA(episode=plan.episode_id, verdict=verdict_for(chunks, episode_flags, policy=policy),
-                     policy=policy, chunks=tuple(chunks), sample_rate=24_000, episode_flags=tuple(episode_flags),
+                     policy=policy, chunks=tuple(chunks), sample_rate=PROJECT_SAMPLE_RATE, episode_flags=tuple(episode_flags),
                      seams=seams, speakers=speakers, files=file_results, target_lufs=plan.preset.target_lufs,
                      tolerance_lu=plan.preset.tolerance_lu, thresholds=tuple(sorted(thresholds.items())))
 
@@ -106,17 +107,26 @@ def _attempts(check: ChunkCheck | None):
                  for attempt, seed, wer, flags, chosen in check.attempt_log)
 
 
-def _speaker_flags(jobs: Sequence[ChunkFacts], checks: Sequence[ChunkCheck | None]) -> dict[int, tuple[str, ...]]:
-    """Per chunk, speaker-check flags; the identity compared is the voice (two speakers may share one)."""
-    from castline.qa.speaker import check_embeddings
+def _speaker_flags(jobs: Sequence[ChunkFacts], checks: Sequence[ChunkCheck | None],
+                   spans: Sequence[tuple[int, int]]) -> dict[int, tuple[str, ...]]:
+    """Per chunk, speaker-check flags; the identity compared is the voice (two speakers may share one).
+
+    ``spans`` are the chunks' (start, end) samples at ``PROJECT_SAMPLE_RATE``; a chunk shorter than
+    ``MIN_OUTLIER_SPEECH_S`` is compared (it still counts as a wrong speaker) but never an outlier."""
+    from castline.qa.speaker import MIN_OUTLIER_SPEECH_S, check_embeddings
+
+    short = {job.index for job, (start, end) in zip(jobs, spans)
+             if end - start < MIN_OUTLIER_SPEECH_S * PROJECT_SAMPLE_RATE}
 
     embedded = [(job.voice_id, np.asarray(check.embedding, np.float64), job.index)
                 for job, check in zip(jobs, checks) if check is not None and check.embedding]
     if len({voice for voice, _, _ in embedded}) < 1 or not embedded:
         return {}
     findings = check_embeddings([(voice, vector) for voice, vector, _ in embedded])
-    return {index: tuple(f for f in finding.flags if f != "no-speech")
-            for (_, _, index), finding in zip(embedded, findings) if finding.flags}
+    flags = {index: tuple(f for f in finding.flags
+                          if f != "no-speech" and not (f == "speaker-outlier" and index in short))
+             for (_, _, index), finding in zip(embedded, findings)}
+    return {index: found for index, found in flags.items() if found}
 
 
 def _speakers(plan: EpisodeFacts, checks: Sequence[ChunkCheck | None],

@@ -90,6 +90,10 @@ OUTLIER_Z = 3.5
 """Modified z-score (Iglewicz & Hoaglin) of a chunk's similarity to its own centroid below −3.5
 flags "speaker-outlier": clean voices' lowest was −2.25 (real) and −2.01 (renders); a joe
 sentence among heart's scored −14."""
+MIN_OUTLIER_SPEECH_S = 1.0
+"""A chunk shorter than this (s) is never called a "speaker-outlier": one or two words give too
+little speech for a stable embedding. On the 101-minute, 4-speaker demo script the only chunk
+flagged was heart's 0.49 s "Frank?", a clean take any listener passes."""
 MIN_SIMILARITY_SPREAD = 0.08
 """Floor (cosine) on the robust spread (1.4826 × MAD) of a speaker's chunk similarities. Clean
 renders measured 0.03–0.04, yet their least typical sentence sat 0.16 below the median: without

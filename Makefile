@@ -54,17 +54,20 @@ endif
 compile: $(STAMP)
 	$(PY) -m compileall -q -j 0 -x '$(COMPILE_SKIP)' $(VENV)/lib castline cli flows tasks > /dev/null
 
-# espeak-ng (an OS package, not on PyPI): the offline fallback voice for dubbing languages that
-# have no neural voice here. Installed when missing and we are root with apt-get (CI: a fresh
-# Debian machine, as root); otherwise a note, and the tests that need it are skipped.
+# OS packages, not on PyPI: espeak-ng (the offline fallback voice for dubbing languages that have
+# no neural voice here) and Apertium with its English-Spanish pair (the offline translator for
+# `castline dub --translate-from`). Installed when missing and we are root with apt-get (CI: a fresh
+# Debian machine, as root); otherwise a note, and the tests that need them are skipped.
+SYSTEM_PACKAGES := espeak-ng apertium apertium-eng-spa
 .PHONY: system-deps
 system-deps:
-	@command -v espeak-ng >/dev/null || { \
+	@missing="$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
+	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get install -y -q espeak-ng >/dev/null 2>&1 || \
-	      { apt-get update -q >/dev/null && apt-get install -y -q espeak-ng >/dev/null; }; \
-	  else echo "note: espeak-ng is not installed (apt-get install espeak-ng): castline dub needs it for languages with no voice profile"; fi; }
+	    apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; \
+	  else echo "note: not installed: $$missing (apt-get install $$missing): castline dub uses espeak-ng for languages with no voice profile, apertium for --translate-from"; fi; }
 
 install: $(STAMP) system-deps
 

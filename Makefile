@@ -76,7 +76,7 @@ demo: install
 
 # Parallel on every core (at most 4 workers); each file's tests stay on one worker, so a file's
 # module-scoped fixtures are built once. `make test PYTEST_ARGS=-n0` runs them in one process.
-PYTEST_ARGS ?= -n auto --maxprocesses 4 --dist loadfile
+PYTEST_ARGS ?= -n auto --maxprocesses 4 --dist loadfile --durations=15
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 

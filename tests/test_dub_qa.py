@@ -96,3 +96,33 @@ def test_a_voice_that_cannot_speak_the_language_is_flagged(tmp_path, voices_dir)
     _, result = hear_language(plan, voiced, store, tmp_path / "work", QASettings(policy="warn", max_attempts=1))
     [cue] = result.cues
     assert "voice-language" in cue.flags and not cue.passed
+
+
+UNSPEAKABLE = ("1\n00:00:01,000 --> 00:00:03,000\nThe library opens at nine.\n\n"
+               "2\n00:00:04,000 --> 00:00:06,000\n你好世界\n\n"
+               "3\n00:00:07,000 --> 00:00:09,000\nPlease return your books.\n")
+
+
+def test_a_cue_the_engine_fails_on_costs_the_others_nothing(tmp_path, voices_dir):
+    """The English voice gives no audio for a Chinese cue. QA off: one line naming the cue's line,
+    after every other cue was voiced and cached. QA on: the cue is retried, left silent and flagged
+    "engine-error", the others pass, and the manifest's cue entry says why."""
+    from castline.dub.manifest import cue_entry
+
+    plan = _plan(tmp_path, voices_dir, "en.srt", UNSPEAKABLE, qa="off")
+    store = open_store(plan.options.out)
+    with pytest.raises(Exception) as caught:
+        voice_language(plan, store, tmp_path / "work")
+    message = str(caught.value)
+    assert "1 cue(s) could not be voiced" in message and "line 6" in message and "\n" not in message
+    plan = _plan(tmp_path, voices_dir, "en.srt", UNSPEAKABLE, qa="warn")
+    voiced = voice_language(plan, store, tmp_path / "work")
+    assert [(item.takes_rendered, item.takes_reused) for item in voiced.units][::2] == [(0, 1), (0, 1)]
+    assert voiced.units[1].error and voiced.units[1].speech_end_sample == voiced.units[1].speech_start_sample
+    fixed, result = hear_language(plan, voiced, store, tmp_path / "work", QASettings(policy="warn"))
+    first, failed, third = result.cues
+    assert first.passed and third.passed
+    assert not failed.passed and "engine-error" in failed.flags
+    assert "no usable audio" in cue_entry(fixed.units[1], plan.sample_rate).error
+    with pytest.raises(DubError):
+        enforce([replace(result, policy="strict")])

@@ -228,3 +228,25 @@ def test_the_command_dubs_a_video(tmp_path, prefect_api):
     assert [(s.language, s.default) for s in media.audio] == [("spa", True)] and media.frames == 4 * FPS
     manifest = json.loads((programme / "es" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["picture"]["bed"] == "none" and manifest["picture"]["frames"] == 4 * FPS
+
+
+def test_an_audio_stream_that_starts_late_keeps_its_place_against_the_picture(tmp_path):
+    """The programme's audio starts 0.5 s after its picture (``start 0.500000``): the bed keeps the
+    tone at 0.5 s instead of pulling it to zero, and still lasts the picture's duration."""
+    from castline.dub.video import demux_audio
+
+    tone = tmp_path / "tone.wav"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+                    "-i", "sine=frequency=440:sample_rate=48000:duration=2", str(tone)], check=True)
+    late = tmp_path / "late.mkv"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y",
+                    "-f", "lavfi", "-i", f"testsrc2=size=160x120:rate={FPS}:duration=3",
+                    "-itsoffset", "0.5", "-i", str(tone), "-map", "0:v", "-map", "1:a",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(late)], check=True)
+    media = probe_media(late)
+    assert media.audio[0].start_s == pytest.approx(0.5, abs=0.03) and media.video.start_s == 0.0
+    bed = demux_audio(late, tmp_path / "bed.wav", duration_samples=media.duration_samples(48_000))
+    audio, rate = soundfile.read(str(bed), always_2d=True)
+    onset = int(np.argmax(np.abs(audio[:, 0]) > 0.05))
+    assert rate == 48_000 and audio.shape[0] == 3 * 48_000
+    assert abs(onset / rate - 0.5) <= FRAME_S / 2

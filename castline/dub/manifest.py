@@ -92,6 +92,8 @@ class CueEntry(JsonRecord):
     takes_reused: int
     speaker_from: str | None = field(default=None, metadata=OMIT_NONE)
     """Where the speaker came from: file, cast, alternation, distinct or default (``DubUnit``)."""
+    error: str | None = field(default=None, metadata=OMIT_NONE)
+    """Why the engine gave this cue no take (its slot is left to the bed); absent when it spoke."""
 
 
 @dataclass(frozen=True)
@@ -237,7 +239,8 @@ def cue_entry(item: VoicedUnit, sample_rate: int) -> CueEntry:
         borrowed_ms=samples_to_ms(fit.borrowed_samples, sample_rate),
         overrun_ms=samples_to_ms(fit.overrun_samples, sample_rate),
         truncated=fit.truncated, outcome=fit.outcome, steps=tuple(fit.steps),
-        takes_rendered=item.takes_rendered, takes_reused=item.takes_reused, speaker_from=unit.speaker_from)
+        takes_rendered=item.takes_rendered, takes_reused=item.takes_reused, speaker_from=unit.speaker_from,
+        error=item.error)
 
 
 def timing_table(voiced: VoicedLanguage, sample_rate: int) -> list[dict[str, object]]:

@@ -135,7 +135,7 @@ def hear_language(plan: LanguagePlan, voiced: VoicedLanguage, store: Store, work
         flags = list(check.flags)
         if item.unit.voice_id in mismatched:
             flags.append("voice-language")
-        if i in errors:
+        if i in errors or item.error:
             flags.append("engine-error")
         if item.fit.overrun_samples:
             flags.append("overrun")

@@ -39,6 +39,7 @@ _FPS = re.compile(r"(\d+(?:\.\d+)?)(k?) (fps|tbr)")
 _SIZE = re.compile(r"\b(\d{2,5})x(\d{2,5})\b")
 _RATE = re.compile(r"(\d+) Hz")
 _TAG = re.compile(r"^\s{4,}(\w+)\s*: (.*)$")
+_STREAM_START = re.compile(r", start (-?\d+(?:\.\d+)?)")
 _CLOCK = re.compile(r"^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")
 
 
@@ -47,7 +48,8 @@ class StreamInfo:
     """One stream as ``ffmpeg -i`` reports it. ``index``: its number in the file; ``kind``:
     video, audio or subtitle; ``language``: the tag in brackets (``und`` when untagged);
     ``default``: its disposition; ``title``: its title tag; ``duration_s``: the per-stream
-    ``DURATION`` tag Matroska files carry (None elsewhere)."""
+    ``DURATION`` tag Matroska files carry (None elsewhere); ``start_s``: when its first packet
+    plays, in seconds from the file's start (``start 0.500000``; 0 when ffmpeg prints none)."""
 
     index: int
     kind: str
@@ -58,6 +60,7 @@ class StreamInfo:
     sample_rate: int | None = None
     channels: str | None = None
     duration_s: float | None = None
+    start_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,9 @@ def parse_ffmpeg_info(text: str, source: str = "<ffmpeg>") -> MediaInfo:
             codec = rest.split(",")[0].split(" ")[0]
             current = {"index": int(index), "kind": kind.lower(), "codec": codec, "language": language or "und",
                        "default": "(default)" in rest, "title": ""}
+            start = _STREAM_START.search(rest)
+            if start:
+                current["start_s"] = float(start.group(1))
             if kind == "Audio":
                 rate = _RATE.search(rest)
                 current["sample_rate"] = int(rate.group(1)) if rate else None
@@ -233,8 +239,11 @@ def demux_audio(source: str | Path, out_path: str | Path, *, duration_samples: i
 
 def _fit_filter(sample_rate: int, samples: int | None) -> str:
     # Resample first (`-ar` would resample after the filters, and atrim counts input samples),
-    # then pad with silence to at least `samples` and cut at exactly `samples`.
-    chain = f"aresample={sample_rate}"
+    # then pad with silence to at least `samples` and cut at exactly `samples`. `first_pts=0` puts
+    # the first sample at the programme's time zero: an audio stream that starts after the picture
+    # (`start 0.500000` in `ffmpeg -i`) gets that much silence in front instead of being pulled
+    # early, and samples before zero (encoder delay) are dropped.
+    chain = f"aresample={sample_rate}:first_pts=0"
     return chain if samples is None else f"{chain},apad=whole_len={samples},atrim=end_sample={samples}"
 
 

@@ -50,7 +50,8 @@ class VoicedUnit:
     """A unit's fitted speech: where it sits (samples at the mix rate) and how it was fitted.
 
     ``segment_path``: the placed samples (float32 mono ``.npy``, before speaker gain);
-    ``integrated_lufs``: their loudness (``None`` when too short to gate).
+    ``integrated_lufs``: their loudness (``None`` when too short to gate); ``error``: why the
+    engine gave no take (the unit then places no speech), ``None`` when it did.
     """
 
     unit: DubUnit
@@ -61,6 +62,7 @@ class VoicedUnit:
     integrated_lufs: float | None
     takes_rendered: int
     takes_reused: int
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,12 @@ def with_rate(voice: VoiceProfile, rate: float) -> VoiceProfile | None:
 
 def voice_language(plan: LanguagePlan, store: Store, work_dir: str | Path) -> VoicedLanguage:
     """Synthesise and fit every unit; with policy ``fail`` an overrun stops the language with one
-    line listing every cue that overran (after all were tried, so the list is complete)."""
+    line listing every cue that overran (after all were tried, so the list is complete).
+
+    A unit the engine fails on costs the others nothing: every unit is tried (their takes are
+    cached as they are made), the failing ones place no speech and carry the error. With QA on,
+    QA retries them and flags what still fails ("engine-error"); with QA off the language stops
+    here with one line naming every failing cue."""
     started = time.perf_counter()
     folder = Path(work_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -101,8 +108,18 @@ def voice_language(plan: LanguagePlan, store: Store, work_dir: str | Path) -> Vo
     stretcher = stretcher_name(plan.options.fit.stretcher)
     voiced = []
     for unit in plan.units:
-        voiced.append(voice_unit(unit, plan, store, folder, stretcher))
+        try:
+            voiced.append(voice_unit(unit, plan, store, folder, stretcher))
+        except EngineError as error:
+            where = f"line {error.line}: " if error.line is not None else ""
+            voiced.append(unvoiced_unit(unit, plan, folder, where + error.message))
         emit(stage, advance=1)
+    failed = [item for item in voiced if item.error]
+    if failed and plan.options.qa == "off":
+        listed = "; ".join(item.error for item in failed[:3])
+        more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+        raise EngineError(f"{len(failed)} cue(s) could not be voiced: {listed}{more} (the other cues' takes are "
+                          f"cached; --qa warn delivers with these cues silent and flagged)", source=plan.cue_path)
     if plan.options.fit.policy == "fail":
         overruns = [item for item in voiced if item.fit.overrun_samples]
         if overruns:
@@ -156,6 +173,17 @@ def voice_unit(unit: DubUnit, plan: LanguagePlan, store: Store, folder: Path, st
                       speech_end_sample=unit.slot_start_sample + int(audio.size), segment_path=str(path),
                       integrated_lufs=lufs if math.isfinite(lufs) else None,
                       takes_rendered=counts["rendered"], takes_reused=counts["reused"])
+
+
+def unvoiced_unit(unit: DubUnit, plan: LanguagePlan, folder: Path, error: str) -> VoicedUnit:
+    """A unit the engine gave no take for: no speech placed in its slot, and the error kept."""
+    path = folder / f"{plan.language}-{unit.index:05d}.npy"
+    np.save(path, np.zeros(0, np.float32), allow_pickle=False)
+    fit = CueFit(natural_samples=0, slot_samples=unit.slot_samples, rate=1.0, stretch=1.0, speech_samples=0,
+                 borrowed_samples=0, overrun_samples=0, truncated=False, steps=())
+    return VoicedUnit(unit=unit, fit=fit, speech_start_sample=unit.slot_start_sample,
+                      speech_end_sample=unit.slot_start_sample, segment_path=str(path), integrated_lufs=None,
+                      takes_rendered=0, takes_reused=0, error=error)
 
 
 def cached_take(unit: DubUnit, voice: VoiceProfile, identity: str, plan: LanguagePlan,

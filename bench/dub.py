@@ -112,16 +112,16 @@ def run_dub(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, int(peak.split()[1]) / 1024
 
 
-def onset_errors_ms(mkv: Path, track: int, manifest: dict) -> list[float]:
-    """Onset error (ms) of every isolated cue in the muxed track, decoded as a stream (bounded memory)."""
+def onset_errors_ms(mkv: Path, track: int, manifest: dict) -> list[tuple[float, dict]]:
+    """``(onset error in ms, cue)`` of every isolated cue in the muxed track, decoded as a stream
+    (bounded memory)."""
     from castline.audio.encode import ffmpeg_exe
 
     cues = sorted(manifest["cues"], key=lambda cue: cue["slot_start_sample"])
     windows = []
     for previous, cue in zip([None, *cues[:-1]], cues):
         if previous is None or cue["slot_start_sample"] - previous["speech_end_sample"] >= RATE // 5:
-            windows.append((cue["slot_start_sample"] - RATE // 5, cue["slot_start_sample"] + RATE // 2,
-                            cue["slot_start_sample"]))
+            windows.append((cue["slot_start_sample"] - RATE // 5, cue["slot_start_sample"] + RATE // 2, cue))
     process = subprocess.Popen([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(mkv), "-map", f"0:a:{track}",
                                 "-ac", "1", "-ar", str(RATE), "-f", "f32le", "-"], stdout=subprocess.PIPE)
     peak, position, pending, found = 0.0, 0, list(windows), []
@@ -141,10 +141,10 @@ def onset_errors_ms(mkv: Path, track: int, manifest: dict) -> list[float]:
         position += block.size
     process.wait()
     errors = []
-    for window, first, slot in found:
+    for window, first, cue in found:
         loud = np.flatnonzero(np.abs(window) >= peak * 10 ** (-40 / 20))
         if loud.size:
-            errors.append((first + int(loud[0]) - slot) * 1000 / RATE)
+            errors.append(((first + int(loud[0]) - cue["slot_start_sample"]) * 1000 / RATE, cue))
     return errors
 
 
@@ -167,12 +167,19 @@ def video_comparison(folder: Path, background: Path, files: list[Path], minutes:
           f"{video_wall:.1f} s, peak RSS {video_peak:.0f} MiB ({video_wall - audio_wall:+.1f} s: probe, frame "
           f"count, mux)")
     mkv = folder / "video" / "programme" / "dubbed.mkv"
-    for track, manifest_path in enumerate(sorted((folder / "video" / "programme").glob("*/manifest.json"))):
+    from castline.dub.video import iso639_2, probe_media
+
+    tracks = [stream.language for stream in probe_media(mkv, count_frames=False).audio]
+    for manifest_path in sorted((folder / "video" / "programme").glob("*/manifest.json")):
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        track = tracks.index(iso639_2(manifest["language"]))  # the muxed track of this language
         errors = onset_errors_ms(mkv, track, manifest)
-        worst = max(errors, key=abs) if errors else float("nan")
+        worst = max(errors, key=lambda item: abs(item[0]))[0] if errors else float("nan")
+        late = sorted((item for item in errors if abs(item[0]) > 40), key=lambda item: -abs(item[0]))
         print(f"  {manifest['language']}: largest onset error in dubbed.mkv {worst:+.1f} ms over {len(errors)} "
-              f"isolated cues (one frame: 40 ms)")
+              f"isolated cues (one frame: 40 ms); {len(late)} beyond one frame"
+              + "".join(f"\n    cue {cue['cue_id'] or cue['cue']} at {cue['slot_start_sample'] / RATE:.2f} s: "
+                        f"{error:+.1f} ms ({cue['outcome']})" for error, cue in late[:5]))
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ Also reports each command's CPU time (user + system, the render process and its 
 moves less than wall time when other work shares the machine. ``--repeat N`` alternates N
 off/on pairs and reports each pair and the median.
 
-    .venv/bin/python bench/qa.py [--words 1500] [--workers 2] [--repeat 1]
+    .venv/bin/python bench/qa.py [--words 1500] [--workers 2] [--repeat 1] [--qa-flags='--qa-quick-model same']
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import json
 import os
 import resource
 import statistics
+from collections import Counter
 import sys
 import tempfile
 from pathlib import Path
@@ -26,15 +27,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from render import CAST, REPO, excerpt  # noqa: E402
 
 
-def render(script: Path, out: Path, workers: int, qa: str) -> dict:
+def render(script: Path, out: Path, workers: int, qa: str, *extra: str) -> dict:
     import subprocess
     import time
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "castline_cli", "render", str(script), "--out", str(out), "--quiet",
-                    "--workers", str(workers), "--voices-dir", str(REPO / "voices"), "--cast", *CAST, "--qa", qa],
-                   check=True, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "castline_cli", "render", str(script), "--out", str(out), "--quiet",
+                           "--workers", str(workers), "--voices-dir", str(REPO / "voices"), "--cast", *CAST,
+                           "--qa", qa, *extra], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"render --qa {qa} {' '.join(extra)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -44,7 +47,8 @@ def render(script: Path, out: Path, workers: int, qa: str) -> dict:
     chunks = json.loads(qa_json.read_text(encoding="utf-8"))["chunks"] if qa_json.is_file() else []
     return {"wall_s": wall, "cpu_s": cpu, "stages": manifest["render"]["timings_s"],
             "audio_s": manifest["duration_seconds"], "qa": manifest.get("qa"),
-            "retried": [chunk for chunk in chunks if chunk["attempts"] > 1 or not chunk["passed"]]}
+            "retried": [chunk for chunk in chunks if chunk["attempts"] > 1 or not chunk["passed"]],
+            "heard_by": dict(Counter(chunk.get("asr_model") for chunk in chunks))}
 
 
 def main() -> None:
@@ -52,6 +56,8 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=1500)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=1, help="off/on pairs, alternated")
+    parser.add_argument("--qa-flags", default="", help="more flags for the --qa warn render, e.g. "
+                                                       "--qa-flags='--qa-quick-model same'")
     args = parser.parse_args()
     pairs = []
     with tempfile.TemporaryDirectory(prefix="castline-bench-qa-") as folder:
@@ -59,8 +65,12 @@ def main() -> None:
         script = excerpt(args.words, Path(folder) / "episode_10min.txt")
         for run in range(args.repeat):
             off = render(script, Path(folder) / f"off{run}", args.workers, "off")
-            on = render(script, Path(folder) / f"on{run}", args.workers, "warn")
+            on = render(script, Path(folder) / f"on{run}", args.workers, "warn", *args.qa_flags.split())
             pairs.append((off, on))
+            qa_s = on["stages"]["synthesise"] - off["stages"]["synthesise"] + on["stages"].get("qa", 0.0)
+            print(f"pair {run + 1}: flow stages off {sum(off['stages'].values()):.1f} s, on "
+                  f"{sum(on['stages'].values()):.1f} s, QA {qa_s:.1f} s = {qa_s / sum(off['stages'].values()):.0%}; "
+                  f"CPU {off['cpu_s']:.1f} / {on['cpu_s']:.1f} s; judged by {on['heard_by']}", flush=True)
     rows = []
     for off, on in pairs:
         pipeline_off = sum(off["stages"].values())
@@ -70,7 +80,7 @@ def main() -> None:
                      "wall": (off["wall_s"], on["wall_s"]), "cpu": (off["cpu_s"], on["cpu_s"])})
     off, on = pairs[-1]
     print(f"\nQA benchmark: {on['audio_s'] / 60:.1f} min episode, {args.workers} workers, {os.cpu_count()} CPUs, "
-          f"Whisper base int8, {len(pairs)} off/on pair(s)\n")
+          f"Whisper int8, QA flags {args.qa_flags or '(defaults)'}, {len(pairs)} off/on pair(s)\n")
     print("| measurement | seconds |" + "".join(f" run {i + 1} |" for i in range(len(rows) - 1)))
     print("|---|---|" + "---|" * (len(rows) - 1))
     ordered = rows[-1:] + rows[:-1]  # the last run first, then the others
@@ -92,7 +102,8 @@ def main() -> None:
               f"without QA (each pair: {each}); extra CPU time with QA: median {extra_cpu:.1f} s")
     summary = on["qa"] or {}
     print(f"\nverdict {summary.get('verdict')}: {summary.get('passed')} of {summary.get('chunks')} chunks passed, "
-          f"{summary.get('retried')} retried; episode flags {summary.get('episode_flags')}")
+          f"{summary.get('retried')} retried; episode flags {summary.get('episode_flags')}; "
+          f"judged by {on['heard_by']}")
     for chunk in on["retried"]:
         takes = "; ".join(f"take {a['attempt']}: WER {a['wer']:.2f} {','.join(a['flags']) or 'ok'}"
                           f"{' (kept)' if a['chosen'] else ''}" for a in chunk["attempt_log"])

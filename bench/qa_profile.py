@@ -5,7 +5,7 @@ checks its chunks in the batches the render flow would give 2 workers, under cPr
 CPU seconds per part: Whisper (encoder, decoder, word alignment, features), the per-chunk signal
 checks, the speaker embedding, WER. ``--alone`` also times the old way (one Whisper call per chunk).
 
-    .venv/bin/python bench/qa_profile.py [--words 1500] [--workers 2] [--alone]
+    .venv/bin/python bench/qa_profile.py [--words 1500] [--workers 2] [--alone] [--cpu] [--quick-model same]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import cProfile
 import pstats
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,6 +40,10 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=1500)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--alone", action="store_true", help="also time one Whisper call per chunk")
+    parser.add_argument("--cpu", action="store_true",
+                        help="profile CPU seconds of this process instead of wall seconds (a busy machine)")
+    parser.add_argument("--quick-model", default=None,
+                        help="QA's quick listen model (default: the settings' default, tiny.en); 'same': Whisper base")
     args = parser.parse_args()
 
     from castline import PROJECT_SAMPLE_RATE
@@ -52,10 +57,13 @@ def main() -> None:
     batches = batch_jobs(plan.jobs, args.workers)
     audio_s = sum(take.audio.size for take in takes.values()) / PROJECT_SAMPLE_RATE
     settings = plan.options.qa
+    if args.quick_model is not None:
+        settings = replace(settings, quick_asr_model=None if args.quick_model == "same" else args.quick_model)
+    for hearing in settings.hearing_plan(plan.episode.meta.language):  # load + warm up every model it hears with
+        get_transcriber(hearing.model).transcribe(takes[0].audio[:PROJECT_SAMPLE_RATE], PROJECT_SAMPLE_RATE)
     transcriber = get_transcriber(settings.asr_model)
-    transcriber.transcribe(takes[0].audio[:PROJECT_SAMPLE_RATE], PROJECT_SAMPLE_RATE)  # load + warm up
 
-    profile = cProfile.Profile()
+    profile = cProfile.Profile(time.process_time if args.cpu else time.perf_counter)
     started, cpu = time.perf_counter(), time.process_time()
     profile.enable()
     checks = [check for batch in batches
@@ -72,7 +80,7 @@ def main() -> None:
     for part, (suffix, wanted) in PARTS.items():
         seconds = sum(cumulative for (file, _, name), (_, _, _, cumulative, _) in stats.items()
                       if file.endswith(suffix) and name.endswith(wanted))
-        print(f"| {part} | {seconds:.2f} | {seconds / wall:.0%} |")
+        print(f"| {part} | {seconds:.2f} | {seconds / (cpu if args.cpu else wall):.0%} |")
     jobs = [job for batch in batches for job in batch]
     for job, check in zip(jobs, checks):
         if not check.passed:

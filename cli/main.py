@@ -18,7 +18,8 @@ from castline.core.failpoint import install_from_environment as install_test_fai
 from castline_cli.dub import add_dub_command
 from castline_cli.lexicon import add_lexicon_command
 from castline_cli.remote import add_remote_commands
-from castline_cli.render_options import DEFAULT_LISTEN_SPEED, LISTEN_HELP, add_render_options, render_options
+from castline_cli.render_options import (DEFAULT_LISTEN_SPEED, DEFAULT_QUICK_MODEL, LISTEN_HELP, QUICK_MODEL_HELP,
+                                         add_render_options, quick_model, render_options)
 from castline_cli.server import add_server_command
 
 EXIT_USAGE = 2
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     qa.add_argument("--asr-model", help="faster-whisper model path or name (default: Whisper base from pip)")
     qa.add_argument("--wer-threshold", type=float, help="max word error rate per chunk (default: per engine)")
     qa.add_argument("--qa-listen-speed", type=float, default=DEFAULT_LISTEN_SPEED, metavar="X", help=LISTEN_HELP)
+    qa.add_argument("--qa-quick-model", default=DEFAULT_QUICK_MODEL, metavar="MODEL", help=QUICK_MODEL_HELP)
     qa.set_defaults(handler=_qa)
 
     add_dub_command(commands)
@@ -138,10 +140,10 @@ def _render(args: argparse.Namespace) -> int:
             _print_summary(prepared.current, time.perf_counter() - started)
             return 0
         check_writable(options.out)  # a store it cannot write to answers now, not after Prefect starts
-        if options.qa.policy != "off" and not options.qa.asr_model:
-            from castline.qa.asr_model import check_default_model_installed
+        if options.qa.policy != "off":
+            from castline.qa.asr_model import check_models_installed
 
-            check_default_model_installed()  # a missing QA model answers now too
+            check_models_installed(options.qa.asr_model, options.qa.quick_asr_model)  # a missing QA model answers now too
         configure_prefect_environment()
         manifest_uri = _run_with_progress(prepared, quiet=args.quiet)
     _print_summary(manifest_uri, time.perf_counter() - started)
@@ -284,7 +286,8 @@ def _qa(args: argparse.Namespace) -> int:
 
     qa, report = recheck_episode(args.output, QASettings(policy=args.policy, asr_model=args.asr_model,
                                                           wer_threshold=args.wer_threshold,
-                                                          listen_speed=args.qa_listen_speed))
+                                                          listen_speed=args.qa_listen_speed,
+                                                          quick_asr_model=quick_model(args.qa_quick_model)))
     print(f"QA {qa.verdict}: {qa.passed_count} of {len(qa.chunks)} chunks passed"
           + (f"; episode flags: {', '.join(qa.episode_flags)}" if qa.episode_flags else ""))
     for chunk in qa.chunks:

@@ -7,10 +7,21 @@ import os
 from pathlib import Path
 
 from castline.qa.listening import DEFAULT_QUICK_SPEED as DEFAULT_LISTEN_SPEED
+from castline.qa.listening import QUICK_MODEL
 from castline_cli.lexicon import add_lexicon_options, with_lexicon_options
 
 LISTEN_HELP = ("how many times faster QA's quick first listen hears each take (1.0–2.0, default 1.5); a take "
                "whose transcript fails it is heard again at natural speed; 1.0: natural speed only")
+
+
+DEFAULT_QUICK_MODEL = QUICK_MODEL
+QUICK_MODEL_HELP = ("Whisper model of QA's quick first listen of English takes (default tiny.en, bundled); a take it "
+                    "doubts is heard again by --asr-model; 'same': the --asr-model listens quickly too")
+
+
+def quick_model(value: str) -> str | None:
+    """``--qa-quick-model``: 'same' means the careful model (None in ``QASettings``)."""
+    return None if value == "same" else value
 
 
 def add_render_options(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +61,7 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--asr-model", help="faster-whisper model path or name (default: Whisper base from pip)")
     parser.add_argument("--wer-threshold", type=float, help="max word error rate per chunk (default: per engine)")
     parser.add_argument("--qa-listen-speed", type=float, default=DEFAULT_LISTEN_SPEED, metavar="X", help=LISTEN_HELP)
+    parser.add_argument("--qa-quick-model", default=DEFAULT_QUICK_MODEL, metavar="MODEL", help=QUICK_MODEL_HELP)
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     parser.add_argument("--verbose", action="store_true", help="also show Prefect's own log lines")
     parser.add_argument("--s3-endpoint", metavar="URL",
@@ -85,7 +97,8 @@ def render_options(args: argparse.Namespace):
                                                        guidance_scale=args.guidance_scale),
                           window_words=args.window_words, exact_timings=args.exact_timings,
                           qa=QASettings(policy=args.qa, max_attempts=args.qa_attempts, asr_model=args.asr_model,
-                                        wer_threshold=args.wer_threshold, listen_speed=args.qa_listen_speed),
+                                        wer_threshold=args.wer_threshold, listen_speed=args.qa_listen_speed,
+                                        quick_asr_model=quick_model(args.qa_quick_model)),
                           runner=args.runner, dask_address=args.dask_address, meta=tuple(args.meta),
                           package=args.package)
     if args.workers is not None:

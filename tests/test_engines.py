@@ -50,7 +50,7 @@ def test_piper_speaks_at_its_own_rate_and_is_not_peak_normalised(library):
     assert np.abs(audio).max() < 0.999  # piper's normalize_audio would put every sentence at 1.0
 
 
-def test_engine_is_loaded_once_per_thread_and_released(library):
+def test_engine_is_loaded_once_and_released(library):
     release_all()
     first = get_engine("hibari")
     assert get_engine("hibari") is first
@@ -58,6 +58,37 @@ def test_engine_is_loaded_once_per_thread_and_released(library):
     release_all()
     assert loaded_count() == 0
     assert get_engine("hibari") is not first
+    release_all()
+
+
+@pytest.mark.parametrize("name, voice_id", [("hibari", "heart"), ("piper", "joe")])
+def test_an_onnx_engine_is_shared_by_worker_threads_and_speaks_the_same_from_two_at_once(library, name, voice_id):
+    import threading
+
+    release_all()
+    voice = library.get(voice_id)
+    texts = ["Hello there. This is castline speaking.", "The second worker reads another line, seed eleven."]
+    engine = get_engine(name)
+    alone = [engine.synthesize([text], voice, [11])[0] for text in texts]
+    release_all()  # a fresh instance, loaded by whichever thread comes first
+    heard: dict[int, list[np.ndarray]] = {}
+    engines = []
+    barrier = threading.Barrier(2)
+
+    def work(index: int) -> None:
+        barrier.wait()
+        shared = get_engine(name)
+        engines.append(shared)
+        heard[index] = [shared.synthesize([texts[index]], voice, [11])[0] for _ in range(2)]
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert engines[0] is engines[1] and loaded_count() == 1
+    for index, expected in enumerate(alone):
+        assert all(np.array_equal(audio, expected) for audio in heard[index])
     release_all()
 
 

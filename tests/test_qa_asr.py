@@ -152,21 +152,52 @@ def test_a_render_cut_in_half_is_flagged_truncated(transcriber, speech):
     assert 0.2 <= result.coverage <= 0.8
 
 
-def test_pool_gives_one_transcriber_per_thread_without_loading():
+def test_pool_shares_one_transcriber_per_model_across_threads_without_loading():
     release_transcribers()
     mine = get_transcriber()
     assert get_transcriber() is mine and not mine.loaded
-    assert mine.threads == 1 and mine.compute_type == "int8"
+    assert mine.threads == 1 and mine.compute_type == "int8" and mine.workers == 2
     other = []
     thread = threading.Thread(target=lambda: other.append(get_transcriber()))
     thread.start()
     thread.join()
-    assert other[0] is not mine
+    assert other[0] is mine  # one model serves every worker thread
+    assert loaded_transcribers() == 1
+    assert get_transcriber("tiny.en") is not mine  # each model id has its own
     assert loaded_transcribers() == 2
     release_transcribers()
     assert loaded_transcribers() == 0
     assert get_transcriber() is not mine
     release_transcribers()
+
+
+@needs_whisper
+def test_a_shared_transcriber_hears_the_same_from_two_threads_at_once(speech):
+    from castline.qa.asr import Transcriber
+
+    clips = [audio for audio, _ in speech.values()]
+    rates = {rate for _, rate in speech.values()}
+    shared = Transcriber(workers=2)
+    try:
+        alone = [shared.transcribe_batch([clip], rate) for clip, (_, rate) in zip(clips, speech.values())]
+        together: dict[int, list] = {}
+        barrier = threading.Barrier(len(clips))
+
+        def hear(index: int, clip: np.ndarray, rate: int) -> None:
+            barrier.wait()
+            together[index] = [shared.transcribe_batch([clip], rate) for _ in range(2)]
+
+        threads = [threading.Thread(target=hear, args=(i, clip, rate))
+                   for i, (clip, (_, rate)) in enumerate(zip(clips, speech.values()))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        shared.close()
+    assert len(rates) == 2  # the two voices come at their engines' own rates
+    for index, expected in enumerate(alone):
+        assert together[index] == [expected, expected]
 
 
 def test_importing_the_qa_modules_does_not_import_heavy_libraries():

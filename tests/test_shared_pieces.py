@@ -39,6 +39,36 @@ def test_one_pool_holds_each_kind_per_thread_and_releases_one_kind_at_a_time():
     assert pool.get("engine", "a", _Model) is not engine
 
 
+def test_a_shared_model_is_made_once_for_every_thread_even_when_they_ask_together():
+    pool = ModelPool()
+    made = []
+    barrier = threading.Barrier(4)
+
+    def create():
+        made.append(_Model())
+        return made[-1]
+
+    got = []
+
+    def ask():
+        barrier.wait()
+        got.append(pool.get("whisper", "base", create, shared=True))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 1 and all(model is made[0] for model in got) and pool.count("whisper") == 1
+    tiny = pool.get("whisper", "tiny.en", _Model, shared=True)
+    assert tiny is not made[0] and pool.count("whisper") == 2
+    mine = pool.get("engine", "a", _Model)  # per thread, beside the shared ones
+    pool.release("whisper")
+    assert made[0].closed and tiny.closed and not mine.closed and pool.count("whisper") == 0
+    again = pool.get("whisper", "base", create, shared=True)
+    assert again is not made[0] and len(made) == 2
+
+
 def test_render_and_dub_share_the_engine_pool_locks_and_take_cache_code():
     from castline.dub import voicing
     from castline.engines import locks, pool

@@ -110,6 +110,6 @@ def _write_quantised(samples: np.ndarray, writer: soundfile.SoundFile, meter: Lo
     if samples.size == 0:
         return
     # Meter exactly what the file will hold: the quantiser's grid.
-    quantised = quantise.apply(samples)
+    quantised, codes = quantise.quantised(samples)
     meter.process(quantised)
-    writer.write(quantised if quantised.ndim == 1 else quantised.T)
+    writer.write(codes if codes.ndim == 1 else codes.T)

@@ -82,7 +82,10 @@ class SpeakerGain:
         return dict(self.gains_db).get(speaker, 0.0)
 
     def apply(self, audio: np.ndarray, speaker: str) -> np.ndarray:
-        return (audio * np.float32(10 ** (self.gain_db(speaker) / 20))).astype(np.float32)
+        gain = np.float32(10 ** (self.gain_db(speaker) / 20))
+        if audio.dtype == np.float32:
+            return np.multiply(audio, gain)
+        return (audio * gain).astype(np.float32)
 
     def to_manifest(self) -> dict[str, object]:
         return {"step": self.step, "gains_db": dict(sorted(self.gains_db))}
@@ -195,8 +198,17 @@ class Quantise:
         return _PCM_SUBTYPES[self.bits]
 
     def apply(self, samples: np.ndarray) -> np.ndarray:
+        return self.quantised(samples)[0]
+
+    def quantised(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(values, codes)``: the samples rounded to the grid (float32), and the same as int32
+        codes scaled to full 32-bit range, as libsndfile takes integers (they write the identical
+        file, several times faster than having libsndfile convert the floats)."""
         scale = float(2 ** (self.bits - 1))
-        return (np.round(np.clip(samples, -1.0, 1.0 - 1 / scale) * scale) / scale).astype(np.float32)
+        steps = np.round(np.clip(samples, -1.0, 1.0 - 1 / scale) * scale)
+        codes = steps.astype(np.int32)
+        np.left_shift(codes, 32 - self.bits, out=codes)
+        return (steps / scale).astype(np.float32, copy=False), codes
 
     def to_manifest(self) -> dict[str, object]:
         return {"step": self.step, "format": f"WAV PCM {self.bits}-bit"}

@@ -107,7 +107,7 @@ class TruePeakLimiter:
         data = as_channels_first(block, self.channels, dtype=block.dtype)
         outputs = [np.zeros((self.channels, 0), dtype=np.float32)]
         for start in range(0, data.shape[1], _CHUNK_SAMPLES):
-            chunk = data[:, start:start + _CHUNK_SAMPLES].astype(np.float32)
+            chunk = data[:, start:start + _CHUNK_SAMPLES].astype(np.float32, copy=False)
             self._waiting_input = np.concatenate([self._waiting_input, chunk], axis=1)
             outputs.append(self._emit(self._main.process(chunk), final=False))
         return self._shape(np.concatenate(outputs, axis=1))
@@ -120,22 +120,33 @@ class TruePeakLimiter:
         return self._shape(self._emit(self._main.flush(), final=True))
 
     def _emit(self, main_gain: np.ndarray, final: bool) -> np.ndarray:
+        # Gains never exceed 1, and x * 1.0 == x exactly: where a whole stretch of gains is 1
+        # (the usual case away from peaks) the multiplications are left out.
         count = main_gain.size
-        main_out = self._waiting_input[:, :count] * main_gain.astype(np.float32)
+        main_unity = _all_unity(main_gain)
+        main_out = self._waiting_input[:, :count]
+        if not main_unity:
+            main_out = main_out * main_gain.astype(np.float32)
         self._waiting_input = self._waiting_input[:, count:]
         self._waiting_main = np.concatenate([self._waiting_main, main_out], axis=1)
         self._waiting_main_gain = np.concatenate([self._waiting_main_gain, main_gain])
-        safety_gain = self._safety.process(main_out, skippable=main_gain == 1.0)
+        skippable = np.ones(count, dtype=bool) if main_unity else main_gain == 1.0
+        safety_gain = self._safety.process(main_out, skippable=skippable)
         if final:
             safety_gain = np.concatenate([safety_gain, self._safety.flush()])
         count = safety_gain.size
-        out = self._waiting_main[:, :count] * safety_gain.astype(np.float32)
-        total_gain = self._waiting_main_gain[:count] * safety_gain
+        out = self._waiting_main[:, :count]
+        total_gain = self._waiting_main_gain[:count]
+        if not _all_unity(safety_gain):
+            out = out * safety_gain.astype(np.float32)
+            total_gain = total_gain * safety_gain
         self._waiting_main = self._waiting_main[:, count:]
         self._waiting_main_gain = self._waiting_main_gain[count:]
         if count:
-            self._min_gain = min(self._min_gain, float(total_gain.min()))
-            self._samples_limited += int(np.count_nonzero(total_gain < 1.0))
+            lowest = float(total_gain.min())
+            if lowest < 1.0:
+                self._min_gain = min(self._min_gain, lowest)
+                self._samples_limited += int(np.count_nonzero(total_gain < 1.0))
         return out
 
     def _shape(self, out: np.ndarray) -> np.ndarray:
@@ -162,6 +173,7 @@ class _GainComputer:
         self._average_history = np.zeros(lookahead - 1)
         self._virtual_left = lookahead - 1
         self._ramp_cache = np.zeros(0)
+        self._ones = np.ones(0)
 
     @property
     def delay_samples(self) -> int:
@@ -169,13 +181,21 @@ class _GainComputer:
 
     def process(self, block: np.ndarray, skippable: np.ndarray | None = None) -> np.ndarray:
         """Gains for the samples now ready. ``skippable``: True where the caller knows the
-        sample already needs no gain (see ``TruePeakEnvelope.process``)."""
-        return self._gains(self._envelope.process(block, skippable), final=False)
+        sample already needs no gain (see ``TruePeakEnvelope.process``). Envelope values that
+        cannot exceed the target are not computed either: skipped or computed, their gain is
+        exactly 1."""
+        return self._gains(self._envelope.process(block, skippable, floor=float(self._target)), final=False)
 
     def flush(self) -> np.ndarray:
         return self._gains(self._envelope.flush(), final=True)
 
     def _gains(self, envelope: np.ndarray, final: bool) -> np.ndarray:
+        quiet = envelope.size and float(envelope.max()) <= self._target
+        history_quiet = self._min_history.size == self._window - 1 and self._min_history.min() == 1.0
+        if quiet and history_quiet:
+            # The general path below with every needed gain exactly 1 (target / target), short-cut.
+            count = envelope.size + (self._lookahead - 1 + _HOLD_SAMPLES if final else 0)
+            return self._attack_gains(self._release_curve(None, count), count)
         needed = np.maximum(envelope, self._target)
         np.divide(self._target, needed, out=needed)
         parts = [self._min_history, needed]
@@ -191,7 +211,10 @@ class _GainComputer:
             held = None
         else:
             held = minimum_filter1d(extended, self._window, origin=-(self._window // 2))[:count]
-        gain = self._attack(self._release_curve(held, count), count)
+        return self._attack_gains(self._release_curve(held, count), count)
+
+    def _attack_gains(self, reduction: np.ndarray | None, count: int) -> np.ndarray:
+        gain = self._attack(reduction, count)
         if self._virtual_left:
             dropped = min(self._virtual_left, gain.size)
             self._virtual_left -= dropped
@@ -226,7 +249,10 @@ class _GainComputer:
         """Moving average of the released gain over the lookahead (as reductions ``1 - q``)."""
         history = self._average_history
         if reduction is None and not history.any():
-            return np.ones(count)
+            if self._ones.size < count:
+                self._ones = np.ones(max(count, 2 * _CHUNK_SAMPLES))
+                self._ones.flags.writeable = False
+            return self._ones[:count]
         window = self._lookahead
         sums = np.empty(window + count)
         sums[0] = 0.0
@@ -242,3 +268,8 @@ class _GainComputer:
         gain += 1.0
         np.clip(gain, 0.0, 1.0, out=gain)
         return gain
+
+
+def _all_unity(gain: np.ndarray) -> bool:
+    """Whether every gain is exactly 1 (gains never exceed 1)."""
+    return gain.size == 0 or float(gain.min()) == 1.0

@@ -43,7 +43,8 @@ class Availability:
 
 
 class Engine(ABC):
-    """Load once per worker, synthesise batches of text for one voice, release.
+    """Load once (per process when ``shared``, else per worker thread), synthesise batches of text
+    for one voice, release.
 
     Output arrays are float32 mono at ``capabilities.sample_rate``; resampling to the project
     rate happens in exactly one place (``castline.audio.resample``), not here.
@@ -52,6 +53,10 @@ class Engine(ABC):
     name: str = ""
     capabilities: EngineCapabilities
     windowed = False
+    shared = False
+    """One instance serves every worker thread of the process (``castline.engines.pool``): true
+    when the runtime is thread-safe (onnxruntime sessions, a subprocess per call) and the wrapper
+    guards its own lazy loading; false gives each thread its own instance."""
 
     def __init__(self, options: "EngineOptions | None" = None) -> None:
         self.options = options or EngineOptions()

@@ -35,6 +35,7 @@ class EspeakEngine(Engine):
     name = "espeak"
     capabilities = EngineCapabilities(languages=("*",), cloning=False, max_chars=600, target_chars=300,
                                       sample_rate=ESPEAK_SAMPLE_RATE, deterministic=True, thread_parallel=True)
+    shared = True  # no state: every call is its own espeak-ng process
 
     @classmethod
     def availability(cls) -> Availability:

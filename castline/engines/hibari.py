@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import threading
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from castline.engines.base import Availability, Engine, EngineCapabilities, EngineOptions
+from castline.engines.ort_options import session_options
 from castline.engines.textprep import plain_punctuation
 from castline.core.hashing import file_digest
 from castline.voices.profiles import VoiceProfile
@@ -21,10 +23,16 @@ class HibariEngine(Engine):
                                       sample_rate=24_000, deterministic=True,
                                       # Its vocoder runs in Python/numpy: 2 threads measured 1.7x slower than 1.
                                       thread_parallel=False)
+    # One instance for all worker threads: calls are serialised anyway (here, and by the engine
+    # lock for callers that take it), and a second copy of the model and its G2P lexicons (most
+    # of its ~180 MB) costs memory for nothing.
+    shared = True
 
     def __init__(self, options: EngineOptions | None = None) -> None:
         super().__init__(options)
         self._models: dict[str, object] = {}
+        self._load_lock = threading.Lock()
+        self._call_lock = threading.Lock()
 
     @classmethod
     def availability(cls) -> Availability:
@@ -50,17 +58,24 @@ class HibariEngine(Engine):
     def synthesize(self, texts: Sequence[str], voice: VoiceProfile, seeds: Sequence[int]) -> list[np.ndarray]:
         model = self._model(voice.engine_voice)
         speed = float(voice.option("speed", 1.0))
-        return [np.asarray(model(plain_punctuation(text), speed=speed, seed=seed), dtype=np.float32)
-                for text, seed in zip(texts, seeds, strict=True)]
+        with self._call_lock:  # its G2P loads parts lazily, unguarded
+            return [np.asarray(model(plain_punctuation(text), speed=speed, seed=seed), dtype=np.float32)
+                    for text, seed in zip(texts, seeds, strict=True)]
 
     def _model(self, engine_voice: str):
-        model = self._models.get(engine_voice)
-        if model is None:
-            from hibari import Hibari
+        with self._load_lock:
+            model = self._models.get(engine_voice)
+            if model is None:
+                import onnxruntime
+                from hibari import Hibari
 
-            # One onnxruntime thread per worker: measured faster than two on 2 cores.
-            model = Hibari(voice=engine_voice, threads=1)
-            self._models[engine_voice] = model
+                # One onnxruntime thread: measured faster than two on 2 cores.
+                model = Hibari(voice=engine_voice, threads=1)
+                # The session again, without the memory arena that grows with the programme
+                # (``session_options``); hibari builds its own with no way to pass options.
+                model.sess = onnxruntime.InferenceSession(model.model_path, session_options(threads=1),
+                                                          providers=["CPUExecutionProvider"])
+                self._models[engine_voice] = model
         return model
 
     def close(self) -> None:

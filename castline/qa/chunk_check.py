@@ -19,7 +19,9 @@ BLOCKING_FLAGS = ("wer-high", "truncated", "silent", "music", "noise", "non-spee
 @dataclass(frozen=True)
 class ChunkCheck:
     """QA of one take of a chunk. ``wer`` after normalisation (None when QA was off);
-    ``embedding``: the speaker embedding, for episode-level speaker checks."""
+    ``embedding``: the speaker embedding, for episode-level speaker checks; ``asr_model``: the
+    Whisper model whose transcript judged the take ("tiny.en", "base", or the model given; None
+    for results stored before it was recorded, and when QA was off)."""
 
     transcript: str
     wer: float | None
@@ -31,6 +33,7 @@ class ChunkCheck:
     attempts: int = 1
     attempt_log: tuple[tuple[int, int, float | None, tuple[str, ...], bool], ...] = field(default=())
     fingerprint: str = ""
+    asr_model: str | None = None
 
     def sort_key(self) -> tuple[int, float, int]:
         """Best take first: passed, then lowest WER, then fewest flags."""
@@ -41,7 +44,8 @@ class ChunkCheck:
                 "metrics": dict(self.metrics), "embedding": [round(v, 6) for v in self.embedding],
                 "seed": self.seed, "attempts": self.attempts,
                 "attempt_log": [list(entry[:3]) + [list(entry[3]), entry[4]] for entry in self.attempt_log],
-                "fingerprint": self.fingerprint}
+                "fingerprint": self.fingerprint,
+                **({"asr_model": self.asr_model} if self.asr_model is not None else {})}
 
     @classmethod
     def from_json(cls, data: dict) -> "ChunkCheck":
@@ -49,7 +53,7 @@ class ChunkCheck:
                    passed=bool(data["passed"]), metrics=tuple(sorted(data["metrics"].items())),
                    embedding=tuple(data["embedding"]), seed=int(data["seed"]), attempts=int(data["attempts"]),
                    attempt_log=tuple((int(a), int(s), w, tuple(f), bool(c)) for a, s, w, f, c in data["attempt_log"]),
-                   fingerprint=data.get("fingerprint", ""))
+                   fingerprint=data.get("fingerprint", ""), asr_model=data.get("asr_model"))
 
 
 @dataclass(frozen=True)
@@ -66,34 +70,35 @@ class Take:
 
 
 ASR_FLAGS = ("wer-high", "truncated")
-"""Flags that come from the transcript: a quick listen that raises one is heard again carefully."""
+"""Flags that come from the transcript: a listen that raises one passes the take to the next listen."""
 
 
 def check_takes(takes: Sequence[Take], sample_rate: int, *, language: str, settings: QASettings) -> list[ChunkCheck]:
     """Hear and check several takes: all are transcribed together, packed into as few Whisper
-    windows as they fit (``castline.qa.packing``), first with the quick listen
-    (``settings.listen_speed``); the takes whose transcript fails it are heard again carefully,
-    together, and judged on that. Each take is then scored and checked on its own."""
+    windows as they fit (``castline.qa.packing``), by the first listen of the settings' hearing
+    plan (``QASettings.hearing_plan``: by default Whisper tiny.en at ``listen_speed`` for English,
+    Whisper base at ``listen_speed`` otherwise); the takes whose transcript fails it are heard
+    again by the next listen (Whisper base at natural speed), together, and judged on that. Each
+    take is then scored and checked on its own; ``asr_model`` names the model that judged it."""
     from castline.qa.asr import get_transcriber
-    from castline.qa.listening import CAREFUL, quick_listening
+    from castline.qa.asr_model import model_label
     from castline.qa.packing import hear_clips
 
     if not takes:
         return []
     lang = language.split("-")[0].lower()
-    transcriber = get_transcriber(settings.asr_model)
     signals = [_signal_findings(take, sample_rate) for take in takes]
-    first = quick_listening(settings.listen_speed)
-    transcripts = hear_clips([take.audio for take in takes], sample_rate, transcriber, language=lang, listening=first)
-    checks = [_judge(take, transcript.text, transcript.word_probability, found, language=language, settings=settings)
-              for take, transcript, found in zip(takes, transcripts, signals, strict=True)]
-    again = [i for i, check in enumerate(checks) if first != CAREFUL and set(check.flags) & set(ASR_FLAGS)]
-    if again:
-        careful = hear_clips([takes[i].audio for i in again], sample_rate, transcriber, language=lang,
-                             listening=CAREFUL)
-        for i, transcript in zip(again, careful, strict=True):
+    checks: list[ChunkCheck] = [None] * len(takes)  # type: ignore[list-item]  # every take is heard first
+    pending = list(range(len(takes)))
+    for number, hearing in enumerate(settings.hearing_plan(language)):
+        if not pending:
+            break
+        transcripts = hear_clips([takes[i].audio for i in pending], sample_rate, get_transcriber(hearing.model),
+                                 language=lang, listening=hearing.listening)
+        for i, transcript in zip(pending, transcripts, strict=True):
             checks[i] = _judge(takes[i], transcript.text, transcript.word_probability, signals[i], language=language,
-                               settings=settings, relistened=True)
+                               settings=settings, relistened=number > 0, asr_model=model_label(hearing.model))
+        pending = [i for i in pending if set(checks[i].flags) & set(ASR_FLAGS)]
     return checks
 
 
@@ -114,7 +119,7 @@ def _signal_findings(take: Take, sample_rate: int) -> _Signals:
 
 
 def _judge(take: Take, transcript: str, word_probability: float | None, signals: _Signals, *, language: str,
-           settings: QASettings, relistened: bool = False) -> ChunkCheck:
+           settings: QASettings, relistened: bool = False, asr_model: str | None = None) -> ChunkCheck:
     from castline.qa.wer import score
 
     wer = score(take.text, transcript, language.split("-")[0].lower())
@@ -137,7 +142,7 @@ def _judge(take: Take, transcript: str, word_probability: float | None, signals:
                       flags=tuple(flags), passed=not any(flag in BLOCKING_FLAGS for flag in flags),
                       metrics=tuple(sorted(dict(metrics).items())),
                       embedding=tuple(float(v) for v in signals.embedding), seed=take.seed,
-                      fingerprint=settings.fingerprint(take.words_per_minute))
+                      fingerprint=settings.fingerprint(take.words_per_minute), asr_model=asr_model)
 
 
 def choose_best(takes: list[ChunkCheck]) -> tuple[int, ChunkCheck]:

@@ -67,7 +67,8 @@ def episode_qa(facts: EpisodeFacts, checks: Sequence[ChunkCheck | None], spans: 
             index=job.index, turn=job.turn, speaker=job.speaker, voice=job.voice_id, text=job.text,
             transcript=check.transcript if check else "", wer=check.wer if check else None,
             attempts=check.attempts if check else 1, passed=passed, start_sample=start, end_sample=end,
-            attempt_log=_attempts(check), flags=flags, metrics=check.metrics if check else ()))
+            attempt_log=_attempts(check), flags=flags, metrics=check.metrics if check else (),
+            asr_model=check.asr_model if check else None))
     seams = _seams(master_path, spans)
     speakers, speaker_episode_flags = _speakers(plan, checks, chunk_lufs)
     file_results = tuple(FileQA(item.format, item.reading.integrated_lufs, item.reading.true_peak_dbtp,

@@ -16,6 +16,10 @@ short of the window's end.
 A quick listen is a screen, not a verdict: a take whose transcript fails it is heard again
 carefully (``castline.qa.chunk_check``), so quick listening can only cost a second hearing,
 never a false flag.
+
+For English episodes the quick listen is by default Whisper tiny.en (``QUICK_MODEL``), and a
+take it doubts is heard again by the careful model (Whisper base) at natural speed: see
+``hearing_plan`` and the measurements in docs/benchmarks.md (QA listening speed).
 """
 
 from __future__ import annotations
@@ -78,3 +82,38 @@ def quick_listening(speed: float = DEFAULT_QUICK_SPEED) -> Listening:
     if speed == 1.0:
         return CAREFUL
     return Listening(speed=speed, window_s=QUICK_WINDOW_S, content_s=QUICK_CONTENT_S)
+
+
+@dataclass(frozen=True)
+class Hearing:
+    """One listen of QA's hearing plan: ``model`` (a faster-whisper model name or path for
+    ``castline.qa.asr.get_transcriber``; None is the bundled Whisper base) at ``listening``."""
+
+    model: str | None
+    listening: Listening
+
+
+QUICK_MODEL = "tiny.en"
+"""The default quick first listen of English episodes: Whisper tiny.en (``castline.qa.asr_model``)."""
+
+
+def english_only(model: str | None) -> bool:
+    """Whisper's English-only models are named ``*.en`` (tiny.en, base.en…)."""
+    return model is not None and model.rstrip("/").endswith(".en")
+
+
+def hearing_plan(careful_model: str | None, quick_model: str | None, speed: float,
+                 language: str) -> tuple[Hearing, ...]:
+    """The listens a batch of takes goes through, in order: every take is heard by the first; a
+    take whose transcript fails a listen is heard by the next one and judged on that.
+
+    ``quick_model`` None means the careful model screens too. An English-only quick model is used
+    for English only; other languages are screened by the careful model. ``speed`` 1.0 with the
+    careful model screening means one careful listen, as before the quick listen existed."""
+    english = language.split("-")[0].lower() == "en"
+    careful = Hearing(careful_model, CAREFUL)
+    if quick_model is None or quick_model == careful_model or (english_only(quick_model) and not english):
+        if speed == 1.0:
+            return (careful,)
+        return Hearing(careful_model, quick_listening(speed)), careful
+    return Hearing(quick_model, quick_listening(speed)), careful

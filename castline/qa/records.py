@@ -50,6 +50,10 @@ class ChunkQA:
     ``end_sample``: the chunk's span in the programme (samples at the episode's sample rate,
     end exclusive). ``metrics``: further named measurements, names carry units
     (``("speech_rate_wpm", 152.0)``, ``("speaker_similarity", 0.83)``); names are unique.
+    ``asr_model``: the Whisper model whose transcript judged the kept take (``"tiny.en"`` when
+    the quick listen passed it, ``"base"`` when it was heard again by Whisper base, or the model
+    given); ``None`` when not recorded (older results, a chunk not heard), and then left out of
+    the JSON.
     """
 
     index: int
@@ -66,6 +70,7 @@ class ChunkQA:
     attempt_log: tuple[AttemptQA, ...] = ()
     flags: tuple[str, ...] = ()
     metrics: tuple[tuple[str, float], ...] = ()
+    asr_model: str | None = None
 
     def __post_init__(self) -> None:
         if self.end_sample < self.start_sample:
@@ -179,6 +184,15 @@ class EpisodeQA:
     def retried_count(self) -> int:
         return sum(1 for chunk in self.chunks if chunk.retried)
 
+    @property
+    def heard_by(self) -> dict[str, int]:
+        """Chunks per Whisper model that judged their kept take (chunks without one left out)."""
+        counts: dict[str, int] = {}
+        for chunk in self.chunks:
+            if chunk.asr_model is not None:
+                counts[chunk.asr_model] = counts.get(chunk.asr_model, 0) + 1
+        return dict(sorted(counts.items()))
+
 
 def verdict_for(chunks: Iterable[ChunkQA], episode_flags: Iterable[str], *,
                 policy: str = "strict") -> str:
@@ -215,6 +229,7 @@ def to_json(qa: EpisodeQA) -> dict[str, Any]:
             "passed": qa.passed_count,
             "failed": qa.failed_count,
             "retried": qa.retried_count,
+            **({"heard_by": qa.heard_by} if qa.heard_by else {}),
         },
         "episode_flags": list(qa.episode_flags),
         "thresholds": _pairs_out(qa.thresholds),
@@ -298,6 +313,7 @@ def _chunk_out(chunk: ChunkQA) -> dict[str, Any]:
         "start_sample": chunk.start_sample,
         "end_sample": chunk.end_sample,
         "metrics": _pairs_out(chunk.metrics),
+        **({"asr_model": chunk.asr_model} if chunk.asr_model is not None else {}),
         "attempt_log": [{
             "attempt": a.attempt,
             "seed": a.seed,
@@ -323,6 +339,7 @@ def _chunk_in(data: Mapping[str, Any]) -> ChunkQA:
         start_sample=int(data["start_sample"]),
         end_sample=int(data["end_sample"]),
         metrics=_pairs_in(data.get("metrics", {})),
+        asr_model=data.get("asr_model"),
         attempt_log=tuple(AttemptQA(
             attempt=int(a["attempt"]),
             seed=None if a.get("seed") is None else int(a["seed"]),

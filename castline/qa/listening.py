@@ -27,6 +27,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from castline.qa.asr_model import TINY_EN
+
 WHISPER_HOP_SAMPLES = 160
 """Whisper's log-mel hop at 16 kHz (10 ms): one frame per hop."""
 MAX_SPEED = 2.0
@@ -93,7 +95,7 @@ class Hearing:
     listening: Listening
 
 
-QUICK_MODEL = "tiny.en"
+QUICK_MODEL = TINY_EN
 """The default quick first listen of English episodes: Whisper tiny.en (``castline.qa.asr_model``)."""
 
 

@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--noop-tasks", type=int, default=100)
     args = parser.parse_args()
-    from castline_flows.render_episode import DASK_TASKS_PER_WORKER
+    from castline_flows.synthesise_on_dask import DASK_TASKS_PER_WORKER
 
     with tempfile.TemporaryDirectory(prefix="castline-scale-bench-") as work:
         work = Path(work)

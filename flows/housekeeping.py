@@ -37,6 +37,27 @@ def tagged_run() -> Iterator[None]:
         yield
 
 
+HEARTBEAT_SETTING = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
+
+
+@contextmanager
+def without_heartbeats() -> Iterator[None]:
+    """Flow runs started inside the block send no Prefect heartbeats, unless the environment
+    sets ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` itself.
+
+    A run in this process needs none: if the process dies, the next start marks its runs
+    Crashed (``mark_orphaned_runs_crashed``). And Prefect's heartbeat thread sleeps in 1 s steps
+    that the run waits out when it ends: measured 0.47 s of a 3.5 s cached render.
+    """
+    if os.environ.get(HEARTBEAT_SETTING):
+        yield
+        return
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
 def tidy_up_after_killed_runs() -> None:
     """Stop orphaned temporary servers, then mark this host's dead runs Crashed. Never fails a
     render: a problem here is logged and the render goes on."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import shutil
 import tempfile
 import time
 import uuid
-from typing import Any, Iterator
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_table_artifact
@@ -20,13 +19,12 @@ from castline.core.hashing import sha256_file
 from castline.delivery.manifest import RenderStats
 from castline.render.options import RenderOptions
 from castline.core.progress import emit
-from castline.render.plan import ChunkJob, RenderPlan, WindowJob
-from castline.render.synthesis import ChunkRecord, batch_jobs
+from castline.render.synthesis import batch_jobs
 from castline.render.windows import batch_windows
 from castline.render.stitch import StitchSettings
 from castline.delivery.uptodate import PreparedRender
 from castline.qa.asr import release_transcribers
-from castline_flows.housekeeping import tagged_run, tidy_up_after_killed_runs
+from castline_flows.housekeeping import tagged_run, tidy_up_after_killed_runs, without_heartbeats
 from castline.render.inputs import local_inputs
 from castline_tasks.render import (check_episode, encode_format, master_programme, package_book, plan_render, publish,
                                    stitch_chunks, synthesise_chunks, synthesise_window_batch, tidy_store)
@@ -86,6 +84,8 @@ def _render(prepared: PreparedRender, started: str, clock: _StageClock) -> str:
     clock.lap("plan")
     emit("synthesise", total=len(plan.jobs))
     if options.runner == "dask":
+        from castline_flows.synthesise_on_dask import synthesise_on_dask
+
         records = synthesise_on_dask(plan, options.dask_address)
     else:
         futures = [synthesise_chunks.submit(batch, plan) for batch in batch_jobs(plan.jobs, workers)]
@@ -133,53 +133,6 @@ def _render(prepared: PreparedRender, started: str, clock: _StageClock) -> str:
 MANIFEST_ARTIFACT = "episode-manifest"
 """Key of the link artifact holding the manifest URI (``castline status`` reads it)."""
 
-DASK_TASKS_PER_WORKER = 2
-"""Batches per Dask worker: few, coarse tasks keep Prefect's ~0.1 s per-task cost on process
-runners small next to the synthesis in each, while 2 per worker still balances the load."""
-
-
-@flow(name="synthesise-on-dask", validate_parameters=False)
-def synthesise_cluster(plan: RenderPlan, batches: list[tuple[ChunkJob, ...]],
-                       window_batches: list[tuple[WindowJob, ...]]) -> list[ChunkRecord]:
-    """Chunk synthesis as a sub-flow, so that it alone runs on the Dask task runner."""
-    futures = [synthesise_chunks.submit(batch, plan) for batch in batches]
-    futures += [synthesise_window_batch.submit(batch, plan) for batch in window_batches]
-    wait(futures)
-    return sorted((record for future in futures for record in future.result()), key=lambda r: r.index)
-
-
-def synthesise_on_dask(plan: RenderPlan, address: str | None) -> list[ChunkRecord]:
-    from prefect_dask import DaskTaskRunner
-
-    workers = plan.options.workers
-    runner = (DaskTaskRunner(address=address) if address else
-              DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
-                                             "dashboard_address": ":0"}))
-    batches = batch_jobs(plan.jobs, workers, max_batch=None, batches_per_worker=DASK_TASKS_PER_WORKER)
-    window_batches = batch_windows(plan.windows, workers)
-    with _api_shared_with_dask_workers():
-        return synthesise_cluster.with_options(task_runner=runner)(plan, batches, window_batches)
-
-
-@contextlib.contextmanager
-def _api_shared_with_dask_workers() -> Iterator[None]:
-    """Local Dask workers are new processes: point them at this run's Prefect API through the
-    environment they inherit, or each would start a temporary server of its own (~10 s each)."""
-    import os
-
-    from prefect.client.orchestration import get_client
-
-    if os.environ.get("PREFECT_API_URL"):
-        yield
-        return
-    with get_client(sync_client=True) as client:
-        os.environ["PREFECT_API_URL"] = str(client.api_url).rstrip("/")
-    try:
-        yield
-    finally:
-        os.environ.pop("PREFECT_API_URL", None)
-
-
 class _StageClock:
     """Wall seconds per stage, for the manifest and the render benchmark."""
 
@@ -212,7 +165,7 @@ def run_render(options: RenderOptions, prepared: PreparedRender | None = None) -
         handle = uuid.uuid4().hex
         _PREPARED[handle] = prepared
     try:
-        with tagged_run():
+        with tagged_run(), without_heartbeats():
             return render_episode.with_options(task_runner=runner)(options=options, prepared=handle)
     finally:
         if handle is not None:

@@ -56,3 +56,23 @@ def test_run_tags_name_this_process():
     host, pid = run_tags()
     assert host.startswith("castline-host:") and _pid_from_tags([host, pid]) == os.getpid()
     assert _pid_from_tags(["castline-pid:abc"]) is None
+
+
+def test_runs_started_by_castline_send_no_heartbeats_unless_the_environment_asks(monkeypatch):
+    from prefect import flow
+    from prefect.settings import get_current_settings
+
+    from castline_flows.housekeeping import HEARTBEAT_SETTING, without_heartbeats
+
+    @flow(persist_result=False)
+    def heartbeat_seconds() -> int | None:
+        return get_current_settings().flows.heartbeat_frequency
+
+    monkeypatch.delenv(HEARTBEAT_SETTING, raising=False)
+    assert get_current_settings().flows.heartbeat_frequency == 180  # Prefect's default
+    with without_heartbeats():
+        assert heartbeat_seconds() is None
+    assert get_current_settings().flows.heartbeat_frequency == 180
+    monkeypatch.setenv(HEARTBEAT_SETTING, "180")  # set by the user: castline leaves it be
+    with without_heartbeats():
+        assert heartbeat_seconds() == 180

@@ -6,20 +6,18 @@ import functools
 
 import numpy as np
 
+from castline.dsp.iir import butterworth_highpass, filter_rows, steady_state
+
 
 @functools.lru_cache(maxsize=8)
 def _highpass_sos(sample_rate: int, cutoff_hz: float, order: int = 2) -> np.ndarray:
-    from scipy.signal import butter
-
-    return butter(order, cutoff_hz, btype="highpass", fs=sample_rate, output="sos")
+    return butterworth_highpass(order, cutoff_hz, sample_rate)
 
 
 @functools.lru_cache(maxsize=8)
 def _highpass_steady_state(sample_rate: int, cutoff_hz: float, order: int = 2) -> np.ndarray:
     """Filter state for a constant input of 1 (scale it by the first sample)."""
-    from scipy.signal import sosfilt_zi
-
-    return sosfilt_zi(_highpass_sos(sample_rate, cutoff_hz, order))
+    return steady_state(_highpass_sos(sample_rate, cutoff_hz, order))
 
 
 def remove_dc(audio: np.ndarray, sample_rate: int, cutoff_hz: float = 40.0, *, order: int = 2,
@@ -32,19 +30,20 @@ def remove_dc(audio: np.ndarray, sample_rate: int, cutoff_hz: float = 40.0, *, o
     The filter starts in the steady state of the first sample, so there is no start-up step.
     ``zero_phase`` runs it forwards and backwards instead (``sosfiltfilt``).
     """
-    from scipy.signal import sosfilt, sosfiltfilt
-
     if audio.size <= 64 or zero_phase:
         centred = np.subtract(audio, float(np.mean(audio)), dtype=np.float64) if audio.size else audio.astype(np.float64)
         if centred.size <= 64:
             return centred.astype(np.float32)
+        from scipy.signal import sosfiltfilt
+
         return sosfiltfilt(_highpass_sos(sample_rate, cutoff_hz, order), centred).astype(np.float32)
     # Started in the steady state of its first sample, the high-pass (zero gain at DC) gives,
     # in exact arithmetic, what it gives on the mean-subtracted signal; leaving the subtraction
-    # out saves a float64 copy of the chunk (sosfilt converts the float32 input itself).
-    steady = _highpass_steady_state(sample_rate, cutoff_hz, order)
-    filtered, _ = sosfilt(_highpass_sos(sample_rate, cutoff_hz, order), audio, zi=steady * float(audio[0]))
-    return filtered.astype(np.float32)
+    # out saves a float64 copy of the chunk (the filter's float64 copy is made from the float32 input).
+    filtered = np.array(audio, dtype=np.float64, ndmin=2)
+    state = (_highpass_steady_state(sample_rate, cutoff_hz, order) * float(audio[0]))[np.newaxis]
+    filter_rows(_highpass_sos(sample_rate, cutoff_hz, order), filtered, state)
+    return filtered[0].astype(np.float32)
 
 
 def speech_bounds(audio: np.ndarray, sample_rate: int, threshold_dbfs: float = -45.0, frame_ms: float = 10.0,

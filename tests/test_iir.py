@@ -144,3 +144,17 @@ def test_silences_are_filtered_to_scipys_samples_without_lingering_in_subnormal_
     assert np.array_equal(states[0], expected_state)
     # The shelf section died away in each pause and was ended there, not run on in subnormals.
     assert ended == [(0, True), (70_000, True), (93_000, True)]
+
+
+def test_scipy_signal_imported_afterwards_uses_the_same_loop():
+    probe = ("import sys, numpy as np\n"
+             "from castline.dsp import iir\n"
+             "loaded = sys.modules['scipy.signal._sosfilt']\n"
+             "import scipy.signal\n"
+             "from scipy.signal import sosfilt\n"
+             "sos = scipy.signal.butter(2, 100, 'highpass', fs=8000, output='sos')\n"
+             "x = np.random.default_rng(0).standard_normal(1000)\n"
+             "ours, _ = iir.sos_filter(sos, x, np.zeros((1, 2)))\n"
+             "print(sys.modules['scipy.signal._sosfilt'] is loaded, np.array_equal(ours, sosfilt(sos, x)))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "True"]

@@ -123,6 +123,27 @@ def test_noise_under_speech_is_noise(clean):
         assert finding.flag == "noise" and finding.value < finding.threshold
 
 
+def test_the_tonal_cue_is_measured_only_where_pauses_are_loud(clean):
+    _, audio = clean[0]
+    assert "tonal persistence" not in non_speech_energy_check(audio, RATE).detail
+    noise = _pink_noise(audio.size, _speech_rms(audio) * 10 ** (-20 / 20))
+    assert "tonal persistence" in non_speech_energy_check(audio + noise, RATE).detail
+
+
+def test_the_held_note_spectrogram_is_scipys_stft(clean):
+    from scipy.signal import stft
+
+    from castline.qa.signal_checks import _power_spectrogram
+
+    _, audio = clean[1]
+    freqs, power = _power_spectrogram(audio, RATE, 4096, 1024)
+    expected_freqs, _, spectrum = stft(audio.astype(np.float64), RATE, nperseg=4096, noverlap=3072,
+                                       boundary=None, padded=False)
+    assert power.shape == spectrum.shape
+    np.testing.assert_array_equal(freqs, expected_freqs)
+    np.testing.assert_allclose(power, np.abs(spectrum) ** 2, rtol=1e-9, atol=1e-20)
+
+
 def test_silent_chunk_is_silent(clean):
     quiet = _pink_noise(5 * RATE, 10 ** (-75 / 20))
     quiet[RATE:RATE + RATE // 20] += 0.1  # one 50 ms blip is not speech

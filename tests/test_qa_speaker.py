@@ -145,3 +145,21 @@ def test_a_chunk_under_a_second_is_never_a_speaker_outlier(voices):
     short_spans = list(long_spans)
     short_spans[5] = (long_spans[5][0], long_spans[5][0] + RATE // 2)
     assert _speaker_flags(jobs, checks, short_spans) == {}
+
+
+def test_pitch_is_found_with_the_short_transform():
+    from castline.qa.speaker import PITCH_RATE_HZ, _smooth_size, pitch_track
+
+    def smooth(size: int) -> bool:
+        for factor in (2, 3, 5):
+            while size % factor == 0:
+                size //= factor
+        return size == 1
+
+    assert all(_smooth_size(m) == next(n for n in range(m, 2 * m + 2) if smooth(n)) for m in range(1, 1500))
+    seconds = np.arange(PITCH_RATE_HZ) / PITCH_RATE_HZ
+    for f0_hz in (80.0, 150.0, 310.0):
+        voice = sum(np.sin(2 * np.pi * f0_hz * k * seconds) / k for k in range(1, 6))
+        f0, voiced = pitch_track(voice)
+        assert voiced[5:-5].all()
+        np.testing.assert_allclose(f0[5:-5], f0_hz, rtol=0.01)

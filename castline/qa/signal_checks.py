@@ -180,12 +180,14 @@ def non_speech_energy_check(audio: np.ndarray, sample_rate: int,
     """
     gap_db = speech_to_pause_db(audio, sample_rate)
     sustained = sustained_tone_fraction(audio, sample_rate)
-    persistence = quiet_tonal_persistence(audio, sample_rate)
     detail = (f"pauses {gap_db:.1f} dB under speech (min {min_speech_to_pause_db:.0f}); held-note frames "
-              f"{sustained:.2f} (max {SUSTAINED_TONE_FRACTION_MUSIC}); quiet-frame tonal persistence {persistence:.2f}")
+              f"{sustained:.2f} (max {SUSTAINED_TONE_FRACTION_MUSIC})")
     if sustained > SUSTAINED_TONE_FRACTION_MUSIC:
         flag = "music"
     elif gap_db < min_speech_to_pause_db:
+        # Only loud pauses need telling music from noise: the cue is measured only then.
+        persistence = quiet_tonal_persistence(audio, sample_rate)
+        detail += f"; quiet-frame tonal persistence {persistence:.2f}"
         flag = "music" if persistence >= QUIET_TONAL_PERSISTENCE_MUSIC else "noise"
     else:
         flag = None
@@ -214,19 +216,15 @@ def quiet_tonal_persistence(audio: np.ndarray, sample_rate: int) -> float:
 def sustained_tone_fraction(audio: np.ndarray, sample_rate: int, sustain_ms: float = SUSTAINED_PEAK_MS) -> float:
     """Share of audible STFT frames (170 ms, hop 43 ms) holding a spectral peak in 100–4000 Hz
     that stays in its bin for at least ``sustain_ms``: held notes of music, which speech lacks."""
-    from scipy.signal import stft
-
     nperseg = _power_of_two(sample_rate * 0.17)
     hop = nperseg // 4
     if audio.size < nperseg * 2:
         return 0.0
-    freqs, _, spectrum = stft(np.asarray(audio, np.float64), sample_rate, nperseg=nperseg,
-                              noverlap=nperseg - hop, boundary=None, padded=False)
-    power_db = 10 * np.log10(np.abs(spectrum) ** 2 + 1e-20)
+    freqs, power = _power_spectrogram(audio, sample_rate, nperseg, hop)
     band = (freqs >= 100) & (freqs <= 4000)
-    frame_db = 10 * np.log10(np.sum(10 ** (power_db / 10), axis=0))
+    frame_db = 10 * np.log10(np.sum(power + 1e-20, axis=0))
     audible = frame_db > max(float(np.max(frame_db)) - 50.0, -100.0)
-    sub = power_db[band]
+    sub = 10 * np.log10(power[band] + 1e-20)
     local_max = np.zeros_like(sub, bool)
     local_max[1:-1] = (sub[1:-1] >= sub[:-2]) & (sub[1:-1] >= sub[2:])
     peaks = local_max & (sub > np.median(sub, axis=0) + PEAK_PROMINENCE_DB) & audible
@@ -234,6 +232,19 @@ def sustained_tone_fraction(audio: np.ndarray, sample_rate: int, sustain_ms: flo
     held = np.any(peaks & (_run_lengths(peaks) >= frames_needed), axis=0)
     count = int(audible.sum())
     return float(np.sum(held & audible) / count) if count else 0.0
+
+
+def _power_spectrogram(audio: np.ndarray, sample_rate: int, nperseg: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(freqs_hz, power)``: |STFT|², shape ``(nperseg // 2 + 1, frames)``, periodic Hann frames of
+    ``nperseg`` every ``hop`` samples, no padding; scaled as ``scipy.signal.stft``'s default
+    ('spectrum': divided by the window's sum), which it equals to rounding (a transposed view)."""
+    samples = np.asarray(audio, np.float64)
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(nperseg) / nperseg)
+    frames = np.lib.stride_tricks.sliding_window_view(samples, nperseg)[::hop]
+    spectrum = np.fft.rfft(frames * (window / window.sum()), axis=1)
+    power = np.square(spectrum.real)
+    power += np.square(spectrum.imag)
+    return np.fft.rfftfreq(nperseg, 1.0 / sample_rate), power.T
 
 
 def clipping_check(audio: np.ndarray, sample_rate: int, max_fraction: float = CLIPPED_FRACTION_MAX) -> Finding:

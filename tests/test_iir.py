@@ -158,3 +158,13 @@ def test_scipy_signal_imported_afterwards_uses_the_same_loop():
              "print(sys.modules['scipy.signal._sosfilt'] is loaded, np.array_equal(ours, sosfilt(sos, x)))\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["True", "True"]
+
+
+def test_a_loop_that_does_not_behave_as_expected_is_not_used():
+    assert iir._KERNEL is not None and iir._behaves(iir._KERNEL)
+    assert not iir._behaves(lambda sos, signal, state: None)
+
+    def other_signature(signal, sos, state):
+        raise TypeError("signature changed")
+
+    assert not iir._behaves(other_signature)

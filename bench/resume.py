@@ -20,6 +20,7 @@ resumed render together should make exactly the first render's takes, none twice
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from render import CAST, REPO, excerpt  # noqa: E402
@@ -115,6 +117,21 @@ def master_sha(out: Path) -> str:
     return next(item["sha256"] for item in manifest["files"] if item["format"] == "wav")
 
 
+@contextlib.contextmanager
+def workspace(words: int) -> Iterator[tuple[Path, Path, dict[str, str]]]:
+    """A temporary folder holding a ``words``-word excerpt, and the environment of a Prefect server
+    started for the bench (stopped on the way out): ``(folder, script, env)``."""
+    with tempfile.TemporaryDirectory(prefix="castline-resume-bench-") as work:
+        work = Path(work)
+        script = excerpt(words, work / "script.txt")
+        server, api = start_server(work / "prefect")
+        try:
+            yield work, script, {**os.environ, "PREFECT_API_URL": api}
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--words", type=int, default=3000)
@@ -123,27 +140,19 @@ def main() -> None:
     args = parser.parse_args()
     if args.qa != "off":
         return main_with_qa(args)
-    with tempfile.TemporaryDirectory(prefix="castline-resume-bench-") as work:
-        work = Path(work)
-        script = excerpt(args.words, work / "script.txt")
-        server, api = start_server(work / "prefect")
-        env = {**os.environ, "PREFECT_API_URL": api}
-        try:
-            first_s, code = render(script, work / "a", args.workers, env)
-            assert code == 0, "first render failed"
-            chunks = sum(render_counts(work / "a"))
-            again_s, code = render(script, work / "a", args.workers, env)
-            assert code == 0
-            half = chunks // 2
-            killed_s, code = render(script, work / "b", args.workers, env, CASTLINE_KILL_AT=f"synthesise:{half}")
-            assert code == -signal.SIGKILL, f"expected a SIGKILL, got exit {code}"
-            stored = stored_chunks(work / "b")
-            resumed_s, code = render(script, work / "b", args.workers, env)
-            assert code == 0, "resumed render failed"
-            rendered, reused = render_counts(work / "b")
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with workspace(args.words) as (work, script, env):
+        first_s, code = render(script, work / "a", args.workers, env)
+        assert code == 0, "first render failed"
+        chunks = sum(render_counts(work / "a"))
+        again_s, code = render(script, work / "a", args.workers, env)
+        assert code == 0
+        half = chunks // 2
+        killed_s, code = render(script, work / "b", args.workers, env, CASTLINE_KILL_AT=f"synthesise:{half}")
+        assert code == -signal.SIGKILL, f"expected a SIGKILL, got exit {code}"
+        stored = stored_chunks(work / "b")
+        resumed_s, code = render(script, work / "b", args.workers, env)
+        assert code == 0, "resumed render failed"
+        rendered, reused = render_counts(work / "b")
     print(f"script: {args.words} words, {chunks} chunks, {args.workers} workers, QA off, one Prefect server")
     print(f"{'run':<34}{'wall s':>9}{'rendered':>10}{'reused':>8}")
     print(f"{'first render':<34}{first_s:9.1f}{chunks:10d}{0:8d}")
@@ -155,29 +164,21 @@ def main() -> None:
 
 
 def main_with_qa(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory(prefix="castline-resume-bench-") as work:
-        work = Path(work)
-        script = excerpt(args.words, work / "script.txt")
-        server, api = start_server(work / "prefect")
-        env = {**os.environ, "PREFECT_API_URL": api}
-        try:
-            first_s, code = render(script, work / "a", args.workers, env, args.qa, work / "a.log")
-            assert code == 0, "first render failed"
-            chunks = sum(render_counts(work / "a"))
-            first = takes_made(work / "a.log")
-            half = len(first) // 2
-            killed_s, code = render(script, work / "b", args.workers, env, args.qa, work / "killed.log",
-                                    CASTLINE_KILL_AT=f"take:{half}")
-            assert code == -signal.SIGKILL, f"expected a SIGKILL, got exit {code}"
-            killed = takes_made(work / "killed.log")
-            resumed_s, code = render(script, work / "b", args.workers, env, args.qa, work / "resumed.log")
-            assert code == 0, "resumed render failed"
-            resumed = takes_made(work / "resumed.log")
-            rendered, reused = render_counts(work / "b")
-            same_master = master_sha(work / "a") == master_sha(work / "b")
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with workspace(args.words) as (work, script, env):
+        first_s, code = render(script, work / "a", args.workers, env, args.qa, work / "a.log")
+        assert code == 0, "first render failed"
+        chunks = sum(render_counts(work / "a"))
+        first = takes_made(work / "a.log")
+        half = len(first) // 2
+        killed_s, code = render(script, work / "b", args.workers, env, args.qa, work / "killed.log",
+                                CASTLINE_KILL_AT=f"take:{half}")
+        assert code == -signal.SIGKILL, f"expected a SIGKILL, got exit {code}"
+        killed = takes_made(work / "killed.log")
+        resumed_s, code = render(script, work / "b", args.workers, env, args.qa, work / "resumed.log")
+        assert code == 0, "resumed render failed"
+        resumed = takes_made(work / "resumed.log")
+        rendered, reused = render_counts(work / "b")
+        same_master = master_sha(work / "a") == master_sha(work / "b")
     twice = len(killed) + len(resumed) - len(set(killed) | set(resumed))
     print(f"script: {args.words} words, {chunks} chunks, {args.workers} workers, QA {args.qa}, one Prefect server")
     print(f"{'run':<34}{'wall s':>9}{'takes':>7}{'chunks rendered':>17}{'reused':>8}")

@@ -184,15 +184,6 @@ def _zero_runs(samples: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(starts[long_enough].tolist(), stops[long_enough].tolist()))
 
 
-def sos_filter(sos: np.ndarray, samples: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``scipy.signal.sosfilt(sos, samples, zi=state)`` for 1-D ``samples``: float64 output and
-    the state after the last sample; the inputs are left untouched."""
-    signals = np.array(samples, dtype=np.float64, ndmin=2)
-    states = np.array(state, dtype=np.float64)[np.newaxis]
-    filter_rows(sos, signals, states)
-    return signals[0], states[0]
-
-
 def butterworth_highpass(order: int, cutoff_hz: float, sample_rate: int) -> np.ndarray:
     """Digital Butterworth high-pass of ``order`` at ``cutoff_hz`` (Hz, -3 dB) for ``sample_rate``
     (Hz), as second-order sections (one first-order section for an odd order).

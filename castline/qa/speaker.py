@@ -288,17 +288,10 @@ def _yin(frames: np.ndarray, window: int, max_lag: int, sample_rate: int) -> tup
 
 
 def _smooth_size(minimum: int) -> int:
-    """The smallest ``2**a * 3**b * 5**c`` at least ``minimum``: a size numpy's FFT does fast."""
-    best = 1 << max(0, (minimum - 1).bit_length())
-    fives = 1
-    while fives < best:
-        threes = fives
-        while threes < best:
-            size = threes << max(0, math.ceil(math.log2(minimum / threes)))
-            best = min(best, size)
-            threes *= 3
-        fives *= 5
-    return best
+    """The smallest ``2**a * 3**b * 5**c`` at least ``minimum``: a size the FFT does fast."""
+    from scipy.fft import next_fast_len
+
+    return next_fast_len(minimum, real=True)
 
 
 @dataclass(frozen=True)

@@ -303,7 +303,6 @@ class _Clock:
 
 
 def random_weights_benchmark(args: argparse.Namespace) -> None:
-    import numpy as np
     import torch
 
     began = time.perf_counter()

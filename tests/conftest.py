@@ -154,3 +154,22 @@ def transcriber():
     transcriber = Transcriber()
     yield transcriber
     transcriber.close()
+
+
+@pytest.fixture
+def render_until_prefect(monkeypatch, tmp_path):
+    """Run ``castline render`` in this process with Prefect's start replaced by a marker."""
+    import castline.core.runtime as runtime
+    from castline_cli.main import main
+
+    monkeypatch.setenv("CASTLINE_SERVER", "ephemeral")
+    monkeypatch.setenv("CASTLINE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+
+    def prefect_starts(**_kwargs):
+        raise RuntimeError("prefect would start here")
+
+    monkeypatch.setattr(runtime, "configure_prefect_environment", prefect_starts)
+    script = tmp_path / "ep.txt"
+    script.write_text("Speaker 1: Hello there.\n", encoding="utf-8")
+    return lambda *extra: main(["render", str(script), "--out", str(tmp_path / "out"), *extra])

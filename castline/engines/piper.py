@@ -18,13 +18,15 @@ import importlib.util
 import json
 import math
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from castline.engines.base import Availability, Engine, EngineCapabilities, EngineOptions
-from castline.engines.ort_options import session_options
+from castline.engines.ort_options import session_from_bytes
+from castline.engines.piper_graph import DecoderLayout, explicit_noise_model, split_at_decoder
 from castline.engines.textprep import plain_punctuation
 from castline.core.hashing import file_digest
 from castline.voices.profiles import VoiceProfile
@@ -34,10 +36,29 @@ SENTENCE_GAP_MS = 120
 """Piper yields one array per sentence with almost no trailing silence; this gap joins them."""
 NOISE_METHOD = "noise explicit v1"
 """Part of the engine identity (cache key): how the graph's noise is drawn."""
-_NOISE_INPUT = "castline_noise_{}"
 # First guess of noise values per phoneme id for each noise input: the flow's noise has 192
 # channels x ~3 frames per id (measured 2-3 on joe); a bank found too small is regrown.
 _NOISE_PER_ID = 192 * 8
+DECODER_WINDOW_FRAMES = 256
+"""Latent frames (256 samples each for Piper's voices: about 3 s) the decoder makes per call. Its
+working memory grows with its input; in windows (plus ``reach_frames`` of context each side, cut
+off again) the samples are the same, bit for bit. One 390-character line decoded whole raised RSS
+by about 250 MB. Six of the demo script's longest lines in one call raised it by 198-221 MB in
+windows of 512 frames, 131-148 MB in windows of 256 and 106-109 MB in windows of 128; 256 cost
+about 5 % more CPU time than 512 (the context is decoded twice)."""
+
+
+@dataclass(frozen=True)
+class _LoadedVoice:
+    """A voice ready to speak: piper's ``PiperVoice`` (its phonemizer, its config and the whole
+    graph's session) and, when the graph could be cut at its decoder, the two halves' sessions and
+    the decoder's layout (the graphs' bytes are not kept: the sessions hold the weights)."""
+
+    piper_voice: object
+    noise_inputs: tuple[str, ...]
+    front: object | None = None
+    decoder: object | None = None
+    layout: DecoderLayout | None = None
 
 
 class PiperEngine(Engine):
@@ -51,7 +72,7 @@ class PiperEngine(Engine):
 
     def __init__(self, options: EngineOptions | None = None) -> None:
         super().__init__(options)
-        self._voices: dict[str, tuple[object, tuple[str, ...]]] = {}
+        self._voices: dict[str, _LoadedVoice] = {}
         self._load_lock = threading.Lock()
 
     @classmethod
@@ -79,7 +100,8 @@ class PiperEngine(Engine):
                 f"{NOISE_METHOD}")
 
     def synthesize(self, texts: Sequence[str], voice: VoiceProfile, seeds: Sequence[int]) -> list[np.ndarray]:
-        piper_voice, noise_inputs = self._voice(voice.engine_voice)
+        loaded = self._voice(voice.engine_voice)
+        piper_voice = loaded.piper_voice
         rate = piper_voice.config.sample_rate
         gap = np.zeros(int(rate * SENTENCE_GAP_MS / 1000), dtype=np.float32)
         length_scale = float(voice.option("length_scale", 1.0)) or piper_voice.config.length_scale
@@ -92,7 +114,7 @@ class PiperEngine(Engine):
                 if not phonemes:
                     continue
                 ids = piper_voice.phonemes_to_ids(phonemes)
-                audio = _sentence_audio(piper_voice, ids, scales, noise_inputs, (seed, index))
+                audio = _sentence_audio(loaded, ids, scales, (seed, index))
                 if parts:
                     parts.append(gap)
                 parts.append(audio)
@@ -104,16 +126,18 @@ class PiperEngine(Engine):
             return self._voices.get(engine_voice) or self._load_voice(engine_voice)
 
     def _load_voice(self, engine_voice: str):
-        import onnxruntime
         from piper import PiperVoice
         from piper.config import PiperConfig
 
         model, config_path = _voice_files(engine_voice)
         graph, noise_inputs = explicit_noise_model(model)
-        session = onnxruntime.InferenceSession(graph, sess_options=session_options(threads=1),
-                                               providers=["CPUExecutionProvider"])
         config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
-        loaded = (PiperVoice(session=session, config=config), noise_inputs)
+        split = split_at_decoder(graph)
+        if split is None:
+            loaded = _LoadedVoice(PiperVoice(session=session_from_bytes(graph), config=config), noise_inputs)
+        else:  # piper's own session is never run: the halves hold the weights, once
+            loaded = _LoadedVoice(PiperVoice(session=None, config=config), noise_inputs,
+                                  session_from_bytes(split.front), session_from_bytes(split.decoder), split.layout)
         self._voices[engine_voice] = loaded
         return loaded
 
@@ -138,50 +162,9 @@ def _voice_files(engine_voice: str) -> tuple[Path, Path]:
     return model, Path(f"{model}.json")
 
 
-def explicit_noise_model(model_path: Path) -> tuple[bytes, tuple[str, ...]]:
-    """The voice's ONNX graph with every ``RandomNormalLike`` fed from a new 1-D float input.
-
-    Node ``k``'s output becomes the first ``size(like)`` values of input ``castline_noise_k``,
-    shaped like its ``like`` tensor, so a longer bank gives the same noise (a prefix).
-    Returns the serialised graph and the new input names, in node order.
-    """
-    import onnx
-    from onnx import TensorProto, helper
-
-    model = onnx.load(str(model_path))
-    graph = model.graph
-    nodes, inputs = [], []
-    for node in graph.node:
-        if node.op_type != "RandomNormalLike":
-            nodes.append(node)
-            continue
-        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        if attributes.get("mean", 0.0) != 0.0 or attributes.get("scale", 1.0) != 1.0 \
-                or attributes.get("dtype", TensorProto.FLOAT) != TensorProto.FLOAT:
-            raise ValueError(f"{model_path}: unexpected RandomNormalLike settings {attributes}")
-        name = _NOISE_INPUT.format(len(inputs))
-        inputs.append(name)
-        graph.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [None]))
-        like, out = node.input[0], node.output[0]
-        nodes += [
-            helper.make_node("Shape", [like], [f"{name}_shape"], name=f"{name}/Shape"),
-            helper.make_node("ReduceProd", [f"{name}_shape"], [f"{name}_count"], keepdims=1,
-                             name=f"{name}/Count"),
-            helper.make_node("Slice", [name, f"{name}_zero", f"{name}_count"], [f"{name}_values"],
-                             name=f"{name}/Slice"),
-            helper.make_node("Reshape", [f"{name}_values", f"{name}_shape"], [out], name=f"{name}/Reshape"),
-        ]
-        graph.initializer.append(helper.make_tensor(f"{name}_zero", TensorProto.INT64, [1], [0]))
-    if not inputs:
-        raise ValueError(f"{model_path}: no RandomNormalLike node to feed (not a Piper VITS voice?)")
-    del graph.node[:]
-    graph.node.extend(nodes)
-    return model.SerializeToString(), tuple(inputs)
-
-
-def _sentence_audio(piper_voice, ids: list[int], scales: np.ndarray, noise_inputs: tuple[str, ...],
-                    key: tuple[int, int]) -> np.ndarray:
+def _sentence_audio(loaded: _LoadedVoice, ids: list[int], scales: np.ndarray, key: tuple[int, int]) -> np.ndarray:
     """One sentence through the graph with noise drawn from ``key`` = (chunk seed, sentence index)."""
+    piper_voice, noise_inputs = loaded.piper_voice, loaded.noise_inputs
     feeds = {"input": np.asarray([ids], dtype=np.int64),
              "input_lengths": np.asarray([len(ids)], dtype=np.int64),
              "scales": scales}
@@ -196,7 +179,10 @@ def _sentence_audio(piper_voice, ids: list[int], scales: np.ndarray, noise_input
             stream = np.random.default_rng([seed & 0xFFFF_FFFF_FFFF_FFFF, index, k])
             feeds[name] = stream.standard_normal(size, dtype=np.float32)
         try:
-            audio = piper_voice.session.run(None, feeds)[0]
+            if loaded.layout is None:
+                audio = piper_voice.session.run(None, feeds)[0]
+            else:
+                audio = _decode_in_windows(loaded, loaded.front.run(list(loaded.layout.decoder_inputs), feeds))
             break
         except Exception as error:  # onnxruntime raises its own Fail/InvalidArgument types
             if "Reshape" not in str(error) or size > 1 << 30:
@@ -204,3 +190,32 @@ def _sentence_audio(piper_voice, ids: list[int], scales: np.ndarray, noise_input
             size *= 4  # more frames than guessed: a longer bank, same prefix
     # as piper's own synthesize(): unnormalised, clipped to full scale
     return np.clip(np.asarray(audio, dtype=np.float32).squeeze(), -1.0, 1.0).astype(np.float32)
+
+
+def _decode_in_windows(loaded: _LoadedVoice, decoder_inputs: list[np.ndarray],
+                       window_frames: int = DECODER_WINDOW_FRAMES) -> np.ndarray:
+    """The decoder's audio for the front's outputs, made at most ``window_frames`` latent frames
+    at a time, the windows of one sentence of equal length (± 1 frame).
+
+    Each window is decoded with ``reach_frames`` of latent on each side (fewer at the sentence's
+    ends, where the whole decode sees the same zero padding) and those samples are cut off again:
+    no output sample's inputs are missing, so the audio equals one whole decode. (Equal windows:
+    a window of a few frames was convolved along another code path, 1e-9 off.)"""
+    layout = loaded.layout
+    feeds = dict(zip(layout.decoder_inputs, decoder_inputs, strict=True))
+    latent = feeds[layout.latent]
+    frames, margin = latent.shape[-1], layout.reach_frames
+    if frames <= window_frames + margin:
+        return loaded.decoder.run([layout.decoder_output], feeds)[0].reshape(-1)
+    count = -(-frames // window_frames)
+    bounds = [frames * number // count for number in range(count + 1)]
+    parts = []
+    for start, end in zip(bounds, bounds[1:]):
+        low, high = max(0, start - margin), min(frames, end + margin)
+        window = {**feeds, layout.latent: np.ascontiguousarray(latent[..., low:high])}
+        audio = loaded.decoder.run([layout.decoder_output], window)[0].reshape(-1)
+        if audio.size != (high - low) * layout.hop:
+            raise ValueError(f"piper decoder gave {audio.size} samples for {high - low} frames, "
+                             f"expected {layout.hop} per frame")
+        parts.append(audio[(start - low) * layout.hop:(end - low) * layout.hop])
+    return np.concatenate(parts)

@@ -1,0 +1,96 @@
+"""Piper's graph cut at its decoder and decoded in windows: the same samples, bit for bit."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from castline.engines import piper
+from castline.engines.ort_options import session_options
+from castline.engines.piper_graph import explicit_noise_model, split_at_decoder
+from castline.engines.pool import get_engine, release_all
+from castline.voices.profiles import load_voice_library
+
+LONG_SENTENCE = ("The report, which was prepared over three years by more than two hundred scientists from forty "
+                 "countries, concludes that the warming of the oceans, the melting of the polar ice sheets and the "
+                 "rise of the sea level are accelerating faster than the models had predicted a decade ago, and "
+                 "that the window for limiting the damage is closing quickly for everyone")
+
+
+@pytest.fixture(scope="module")
+def joe(voices_dir):
+    voice = load_voice_library(voices_dir).get("joe")
+    yield voice
+    release_all()
+
+
+@pytest.fixture(scope="module")
+def loaded(joe):
+    return get_engine("piper")._voice(joe.engine_voice)
+
+
+@pytest.fixture(scope="module")
+def whole_session(joe):
+    import onnxruntime
+
+    model, _ = piper._voice_files(joe.engine_voice)
+    graph, _ = explicit_noise_model(model)
+    return onnxruntime.InferenceSession(graph, session_options(threads=1), providers=["CPUExecutionProvider"])
+
+
+def sentence_feeds(loaded, text: str, seed: int = 7) -> dict:
+    config = loaded.piper_voice.config
+    [phonemes] = loaded.piper_voice.phonemize(text)
+    ids = loaded.piper_voice.phonemes_to_ids(phonemes)
+    feeds = {"input": np.asarray([ids], dtype=np.int64), "input_lengths": np.asarray([len(ids)], dtype=np.int64),
+             "scales": np.array([config.noise_scale, config.length_scale, config.noise_w_scale], dtype=np.float32)}
+    for k, name in enumerate(loaded.noise_inputs):
+        feeds[name] = np.random.default_rng([seed, 0, k]).standard_normal(piper._NOISE_PER_ID * (len(ids) + 8),
+                                                                            dtype=np.float32)
+    return feeds
+
+
+def test_the_packaged_voice_is_cut_where_its_hifigan_decoder_starts(loaded):
+    layout = loaded.layout
+    assert layout is not None and loaded.piper_voice.session is None  # the weights live in the halves only
+    assert layout.hop == 256  # upsampling 8 x 8 x 4
+    assert layout.decoder_inputs == (layout.latent,)  # one speaker: no speaker embedding
+    assert 16 <= layout.reach_frames <= 40
+
+
+def test_a_long_sentence_decoded_in_windows_equals_the_whole_graph_bit_for_bit(loaded, whole_session):
+    feeds = sentence_feeds(loaded, LONG_SENTENCE)
+    [latent] = loaded.front.run(list(loaded.layout.decoder_inputs), feeds)
+    assert latent.shape[-1] > 2 * piper.DECODER_WINDOW_FRAMES  # three windows or more
+    whole = whole_session.run(None, feeds)[0].reshape(-1)
+    assert np.array_equal(piper._decode_in_windows(loaded, [latent]), whole)
+    assert np.array_equal(piper._decode_in_windows(loaded, [latent], window_frames=64), whole)
+
+
+def test_windows_without_their_context_would_click_at_every_seam(loaded, whole_session):
+    feeds = sentence_feeds(loaded, LONG_SENTENCE)
+    [latent] = loaded.front.run(list(loaded.layout.decoder_inputs), feeds)
+    whole = whole_session.run(None, feeds)[0].reshape(-1)
+    blind = replace(loaded, layout=replace(loaded.layout, reach_frames=0))
+    differs = np.abs(piper._decode_in_windows(blind, [latent], window_frames=64) - whole) > 1e-6
+    frames = latent.shape[-1]
+    count = -(-frames // 64)
+    seams = [frames * number // count * loaded.layout.hop for number in range(1, count)]
+    assert all(differs[seam - 256:seam + 256].any() for seam in seams)
+    assert not differs[:32 * 256].any()  # far from any seam it is the same audio
+
+
+def test_the_engine_speaks_a_long_line_as_the_whole_graph_does(joe, loaded, whole_session):
+    [spoken] = get_engine("piper").synthesize([LONG_SENTENCE + "."], joe, [7])
+    feeds = sentence_feeds(loaded, LONG_SENTENCE + ".", seed=7)
+    whole = np.clip(whole_session.run(None, feeds)[0].reshape(-1), -1.0, 1.0)
+    assert np.array_equal(spoken, whole)
+
+
+def test_a_graph_without_a_decoder_this_can_find_runs_whole():
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["input"], ["output"], name="/enc_p/Identity")], "g",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [None])])
+    assert split_at_decoder(helper.make_model(graph).SerializeToString()) is None

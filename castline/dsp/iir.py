@@ -3,10 +3,10 @@
 The recursion is scipy's own compiled loop (the extension module ``scipy.signal._sosfilt``), so
 every output is bit-identical to ``scipy.signal.sosfilt``. Importing it the usual way runs
 ``scipy.signal``'s package import, which imports ``scipy.stats`` and costs about 0.85 CPU-s: a
-sixth of mastering a 30-minute programme, and a sixth of a cached render's start-up. The loop
-needs only numpy, so it is loaded on its own, once, when this module is imported, and checked on
-four samples against the recursion written out. Where this scipy does not lay it out that way, or
-the check fails, ``scipy.signal.sosfilt`` runs instead (same results).
+sixth of mastering a 30-minute programme, and a sixth of a cached render's start-up. The loop is
+loaded on its own (``castline.core.scipy_extensions``), once, when this module is imported, and
+checked on four samples against the recursion written out. Where this scipy does not lay it out
+that way, or the check fails, ``scipy.signal.sosfilt`` runs instead (same results).
 
 The two designs castline needs are written out here for the same reason: a Butterworth
 high-pass (bilinear transform with pre-warping, as ``scipy.signal.butter`` does it) and the
@@ -19,23 +19,18 @@ a filter state is ``(sections, 2)`` (transposed direct form II), float64.
 from __future__ import annotations
 
 import cmath
-import importlib.machinery
-import importlib.util
 import math
-import sys
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-_KERNEL_MODULE = "scipy.signal._sosfilt"
+from castline.core.scipy_extensions import signal_extension
+
 
 
 def _load_kernel() -> Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None:
     """scipy's in-place loop ``_sosfilt(sos, x, zi)``; None where it cannot be found."""
-    module = sys.modules.get(_KERNEL_MODULE)
-    if module is None and "scipy.signal" not in sys.modules:
-        module = _load_extension_alone()
+    module = signal_extension("_sosfilt")
     if module is None:
         return None
     kernel = getattr(module, "_sosfilt", None)
@@ -60,32 +55,6 @@ def _behaves(kernel) -> bool:
     except Exception:
         return False
     return signal[0].tolist() == expected and state[0, 0].tolist() == [z0, z1]
-
-
-def _load_extension_alone():
-    scipy_spec = importlib.util.find_spec("scipy")
-    if scipy_spec is None or scipy_spec.origin is None:
-        return None
-    folder = Path(scipy_spec.origin).parent / "signal"
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = folder / f"_sosfilt{suffix}"
-        if path.is_file():
-            break
-    else:
-        return None
-    spec = importlib.util.spec_from_file_location(_KERNEL_MODULE, path)
-    if spec is None or spec.loader is None:
-        return None
-    module = importlib.util.module_from_spec(spec)
-    # Registered under its own name, as the import system would: a later ``import scipy.signal``
-    # then finds it there instead of initialising the extension a second time.
-    sys.modules[_KERNEL_MODULE] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception:
-        del sys.modules[_KERNEL_MODULE]
-        return None
-    return module
 
 
 _KERNEL = _load_kernel()

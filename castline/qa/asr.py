@@ -4,7 +4,6 @@ per process shared by the worker threads."""
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -12,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from castline.audio.resample import resample
-from castline.engines.pool import MODELS, release_free_memory
+from castline.engines.pool import MODELS
 from castline.qa.listening import CAREFUL, Listening
 from castline.qa.asr_model import TINY_EN, AsrError, default_whisper_model_dir, tiny_en_model_dir
 from castline.core.text import first_line
@@ -114,33 +113,10 @@ class Transcriber:
         self.workers = workers
         self._whisper = None
         self._load_lock = threading.Lock()
-        self._holders = 0
 
     @property
     def loaded(self) -> bool:
         return self._whisper is not None
-
-    @contextmanager
-    def in_use(self, *, unload_after: bool = False):
-        """Hold this transcriber for a stretch of calls (the threads inside count as its holders).
-
-        ``unload_after``: when the last holder leaves, drop the model and hand its memory back;
-        the next call loads it again. For a model heard rarely: QA's careful relisten (Whisper
-        base) hears only the takes the quick listen doubts, about 1 in 50 on the demo scripts,
-        while keeping it resident cost about 180 MB with two workers; a reload takes about 1 CPU-s.
-        """
-        with self._load_lock:
-            self._holders += 1
-        try:
-            yield self
-        finally:
-            with self._load_lock:
-                self._holders -= 1
-                unload = unload_after and self._holders == 0 and self._whisper is not None
-                if unload:
-                    self._whisper = None  # a thread still running a call keeps its own reference
-            if unload:
-                release_free_memory()
 
     def _load(self):
         with self._load_lock:

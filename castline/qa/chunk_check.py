@@ -90,15 +90,11 @@ def check_takes(takes: Sequence[Take], sample_rate: int, *, language: str, setti
     signals = [_signal_findings(take, sample_rate) for take in takes]
     checks: list[ChunkCheck] = [None] * len(takes)  # type: ignore[list-item]  # every take is heard first
     pending = list(range(len(takes)))
-    plan = settings.hearing_plan(language)
-    for number, hearing in enumerate(plan):
+    for number, hearing in enumerate(settings.hearing_plan(language)):
         if not pending:
             break
-        # The first listen's model hears every take and stays loaded; another model (the careful
-        # relisten of the takes it doubted) is loaded for them and let go when no worker hears with it.
-        with get_transcriber(hearing.model).in_use(unload_after=hearing.model != plan[0].model) as transcriber:
-            transcripts = hear_clips([takes[i].audio for i in pending], sample_rate, transcriber,
-                                     language=lang, listening=hearing.listening)
+        transcripts = hear_clips([takes[i].audio for i in pending], sample_rate, get_transcriber(hearing.model),
+                                 language=lang, listening=hearing.listening)
         for i, transcript in zip(pending, transcripts, strict=True):
             checks[i] = _judge(takes[i], transcript.text, transcript.word_probability, signals[i], language=language,
                                settings=settings, relistened=number > 0, asr_model=model_label(hearing.model))

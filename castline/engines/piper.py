@@ -9,6 +9,10 @@ At load, each such node is replaced by a slice of a noise input that castline fi
 numpy generator seeded by the chunk's seed and the sentence's index: same text, voice and seed,
 same samples. The noise keeps its distribution (standard normal, scaled by the voice's own
 ``noise_scale``/``noise_w``), so the voice sounds as before.
+
+The graph is also cut where its HiFi-GAN decoder starts (``castline.engines.piper_graph``): the
+front runs once per sentence, the decoder in windows of ``DECODER_WINDOW_FRAMES``, so a long
+sentence's working memory stays bounded; the samples are those of one whole decode, bit for bit.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from castline.voices.profiles import load_voice_library
 LONG_SENTENCE = ("The report, which was prepared over three years by more than two hundred scientists from forty "
                  "countries, concludes that the warming of the oceans, the melting of the polar ice sheets and the "
                  "rise of the sea level are accelerating faster than the models had predicted a decade ago, and "
-                 "that the window for limiting the damage is closing quickly for everyone")
+                 "that the window for limiting the damage is closing quickly for everyone.")
 
 
 @pytest.fixture(scope="module")
@@ -58,19 +58,23 @@ def test_the_packaged_voice_is_cut_where_its_hifigan_decoder_starts(loaded):
     assert 16 <= layout.reach_frames <= 40
 
 
-def test_a_long_sentence_decoded_in_windows_equals_the_whole_graph_bit_for_bit(loaded, whole_session):
-    feeds = sentence_feeds(loaded, LONG_SENTENCE)
+@pytest.fixture(scope="module")
+def long_line(loaded, whole_session) -> tuple[np.ndarray, np.ndarray]:
+    """(the decoder's latent input, the whole graph's audio) for LONG_SENTENCE, seed 7."""
+    feeds = sentence_feeds(loaded, LONG_SENTENCE, seed=7)
     [latent] = loaded.front.run(list(loaded.layout.decoder_inputs), feeds)
+    return latent, whole_session.run(None, feeds)[0].reshape(-1)
+
+
+def test_a_long_sentence_decoded_in_windows_equals_the_whole_graph_bit_for_bit(loaded, long_line):
+    latent, whole = long_line
     assert latent.shape[-1] > 2 * piper.DECODER_WINDOW_FRAMES  # three windows or more
-    whole = whole_session.run(None, feeds)[0].reshape(-1)
     assert np.array_equal(piper._decode_in_windows(loaded, [latent]), whole)
     assert np.array_equal(piper._decode_in_windows(loaded, [latent], window_frames=64), whole)
 
 
-def test_windows_without_their_context_would_click_at_every_seam(loaded, whole_session):
-    feeds = sentence_feeds(loaded, LONG_SENTENCE)
-    [latent] = loaded.front.run(list(loaded.layout.decoder_inputs), feeds)
-    whole = whole_session.run(None, feeds)[0].reshape(-1)
+def test_windows_without_their_context_would_click_at_every_seam(loaded, long_line):
+    latent, whole = long_line
     blind = replace(loaded, layout=replace(loaded.layout, reach_frames=0))
     differs = np.abs(piper._decode_in_windows(blind, [latent], window_frames=64) - whole) > 1e-6
     frames = latent.shape[-1]
@@ -80,11 +84,9 @@ def test_windows_without_their_context_would_click_at_every_seam(loaded, whole_s
     assert not differs[:32 * 256].any()  # far from any seam it is the same audio
 
 
-def test_the_engine_speaks_a_long_line_as_the_whole_graph_does(joe, loaded, whole_session):
-    [spoken] = get_engine("piper").synthesize([LONG_SENTENCE + "."], joe, [7])
-    feeds = sentence_feeds(loaded, LONG_SENTENCE + ".", seed=7)
-    whole = np.clip(whole_session.run(None, feeds)[0].reshape(-1), -1.0, 1.0)
-    assert np.array_equal(spoken, whole)
+def test_the_engine_speaks_a_long_line_as_the_whole_graph_does(joe, long_line):
+    [spoken] = get_engine("piper").synthesize([LONG_SENTENCE], joe, [7])
+    assert np.array_equal(spoken, np.clip(long_line[1], -1.0, 1.0))
 
 
 def test_a_graph_without_a_decoder_this_can_find_runs_whole():

@@ -96,3 +96,58 @@ def test_a_graph_without_a_decoder_this_can_find_runs_whole():
                               [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None])],
                               [helper.make_tensor_value_info("output", TensorProto.FLOAT, [None])])
     assert split_at_decoder(helper.make_model(graph).SerializeToString()) is None
+
+
+def multi_speaker_graph(tanh_in_decoder: bool = True) -> bytes:
+    """A small graph laid out as Piper exports a multi-speaker voice: a front making the latent and
+    the speaker embedding ``g`` (time axis of 1), and a ``/dec/`` decoder that takes both (its
+    ``cond`` convolution adds the speaker to every frame) and upsamples 2x."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+
+    def weight(name, *shape):
+        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32) * 0.3, name)
+
+    nodes = [
+        helper.make_node("Identity", ["input"], ["latent"], name="/enc_p/Identity"),
+        helper.make_node("Identity", ["speaker"], ["g"], name="/emb_g/Identity"),
+        helper.make_node("Conv", ["latent", "w_pre"], ["pre"], name="/dec/conv_pre/Conv", pads=[3, 3]),
+        helper.make_node("Conv", ["g", "w_cond"], ["cond"], name="/dec/cond/Conv"),
+        helper.make_node("Add", ["pre", "cond"], ["conditioned"], name="/dec/Add"),
+        helper.make_node("ConvTranspose", ["conditioned", "w_up"], ["up"], name="/dec/ups.0/ConvTranspose",
+                         strides=[2], pads=[1, 1]),
+        helper.make_node("Conv", ["up", "w_post"], ["audio"], name="/dec/conv_post/Conv", pads=[3, 3]),
+        helper.make_node("Tanh", ["audio"], ["output"], name="/dec/Tanh" if tanh_in_decoder else "/Tanh"),
+    ]
+    graph = helper.make_graph(
+        nodes, "multi_speaker",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, None]),
+         helper.make_tensor_value_info("speaker", TensorProto.FLOAT, [1, 5, 1])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 1, None])],
+        [weight("w_pre", 4, 3, 7), weight("w_cond", 4, 5, 1), weight("w_up", 4, 2, 4), weight("w_post", 1, 2, 7)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def test_a_multi_speaker_layout_keeps_the_speaker_whole_and_windows_the_latent():
+    from castline.engines.ort_options import session_from_bytes
+
+    graph = multi_speaker_graph()
+    split = split_at_decoder(graph)
+    layout = split.layout
+    assert layout.latent == "latent" and set(layout.decoder_inputs) == {"latent", "g"}
+    assert layout.decoder_output == "output" and layout.hop == 2
+    assert layout.reach_frames == 11  # conv_pre 6 + cond 0 + upsampling ceil(4/2) + conv_post 6/2
+    feeds = {"input": np.random.default_rng(4).standard_normal((1, 3, 150)).astype(np.float32),
+             "speaker": np.random.default_rng(5).standard_normal((1, 5, 1)).astype(np.float32)}
+    whole = session_from_bytes(graph).run(["output"], feeds)[0].reshape(-1)
+    voice = piper._LoadedVoice(None, (), session_from_bytes(split.front), session_from_bytes(split.decoder), layout)
+    decoder_inputs = voice.front.run(list(layout.decoder_inputs), feeds)
+    np.testing.assert_allclose(piper._decode_in_windows(voice, decoder_inputs, window_frames=16), whole,
+                               rtol=0, atol=1e-6)
+    blind = replace(voice, layout=replace(layout, reach_frames=0))
+    assert np.abs(piper._decode_in_windows(blind, decoder_inputs, window_frames=16) - whole).max() > 1e-3
+
+
+def test_a_graph_with_an_op_after_its_decoder_runs_whole():
+    assert split_at_decoder(multi_speaker_graph(tanh_in_decoder=False)) is None

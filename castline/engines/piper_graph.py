@@ -88,7 +88,10 @@ class SplitGraph:
 
 def split_at_decoder(graph_bytes: bytes) -> SplitGraph | None:
     """``graph_bytes`` cut into its front and its HiFi-GAN decoder; None when the graph has no
-    decoder this can find (a voice exported some other way runs whole)."""
+    decoder this can find, or the graph computes more after its decoder (a voice exported some
+    other way runs whole). The latent is the input of ``/dec/conv_pre/Conv`` (else of the first decoder
+    node); any other decoder input, such as a multi-speaker voice's speaker embedding, is passed
+    whole to every window."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -103,8 +106,11 @@ def split_at_decoder(graph_bytes: bytes) -> SplitGraph | None:
                                  if name and name not in produced and name not in initializers))
     consumed_outside = {name for node in graph.node if not node.name.startswith(DECODER_PREFIX) for name in node.input}
     outputs = [name for name in produced if name in consumed_outside or name in {o.name for o in graph.output}]
-    latent = decoder[0].input[0]
-    if len(outputs) != 1 or latent not in inputs:
+    pre = next((node for node in decoder if node.name == f"{DECODER_PREFIX}conv_pre/Conv"), decoder[0])
+    latent = pre.input[0]
+    # The decoder's one output must be the voice's audio, give or take its shape (Piper's
+    # exporter adds an Unsqueeze): any other op after it would not be run.
+    if len(outputs) != 1 or not _only_reshaped_to_an_output(graph, outputs[0]) or latent not in inputs:
         return None
     hop, reach = _decoder_reach(decoder, initializers)
     graph.value_info.extend(helper.make_tensor_value_info(name, TensorProto.FLOAT, None)
@@ -115,6 +121,20 @@ def split_at_decoder(graph_bytes: bytes) -> SplitGraph | None:
     back = extractor.extract_model(list(inputs), outputs)
     return SplitGraph(front.SerializeToString(), back.SerializeToString(),
                       DecoderLayout(inputs, latent, outputs[0], hop, math.ceil(reach)))
+
+
+_SHAPE_ONLY = frozenset({"Unsqueeze", "Squeeze", "Reshape", "Flatten", "Identity"})
+
+
+def _only_reshaped_to_an_output(graph, name: str) -> bool:
+    """Whether tensor ``name`` reaches a graph output through shape-only ops, and goes nowhere else."""
+    outputs = {output.name for output in graph.output}
+    while name not in outputs:
+        consumers = [node for node in graph.node if name in node.input]
+        if len(consumers) != 1 or consumers[0].op_type not in _SHAPE_ONLY or consumers[0].input[0] != name:
+            return False
+        name = consumers[0].output[0]
+    return not any(name in node.input for node in graph.node)
 
 
 def _decoder_reach(decoder, initializers) -> tuple[int, float]:

@@ -151,3 +151,16 @@ def test_a_multi_speaker_layout_keeps_the_speaker_whole_and_windows_the_latent()
 
 def test_a_graph_with_an_op_after_its_decoder_runs_whole():
     assert split_at_decoder(multi_speaker_graph(tanh_in_decoder=False)) is None
+
+
+def test_a_session_made_from_bytes_does_not_keep_them():
+    import sys
+
+    from castline.engines.ort_options import session_from_bytes
+
+    graph = multi_speaker_graph()
+    before = sys.getrefcount(graph)
+    session = session_from_bytes(graph)
+    assert sys.getrefcount(graph) == before  # onnxruntime's own class would hold one more
+    feeds = {"input": np.ones((1, 3, 8), np.float32), "speaker": np.ones((1, 5, 1), np.float32)}
+    assert session.run(["output"], feeds)[0].shape == (1, 1, 16)

@@ -78,10 +78,8 @@ def _lowpass(up: int, down: int) -> np.ndarray:
     middle = 0.5 * (count - 1)
     offsets = np.arange(0, count, dtype=np.float64) - middle
     taps = cutoff * np.sinc(cutoff * offsets)
-    taps -= 0.0 * np.sinc(0.0 * offsets)  # firwin's lower band edge at 0 Hz, kept for identical rounding
-    index = np.arange(0, count, dtype=np.float64)
-    taps *= i0(KAISER_BETA * np.sqrt(1 - ((index - middle) / middle) ** 2.0)) / i0(np.float64(KAISER_BETA))
-    taps /= np.sum(taps * np.cos(np.pi * offsets * 0.0))
+    taps *= i0(KAISER_BETA * np.sqrt(1 - (offsets / middle) ** 2.0)) / i0(np.float64(KAISER_BETA))
+    taps /= np.sum(taps)  # unit gain at 0 Hz
     scaled = taps.astype(np.float32)
     scaled *= up
     scaled.flags.writeable = False

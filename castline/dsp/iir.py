@@ -27,7 +27,6 @@ import numpy as np
 from castline.core.scipy_extensions import signal_extension
 
 
-
 def _load_kernel() -> Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None:
     """scipy's in-place loop ``_sosfilt(sos, x, zi)``; None where it cannot be found."""
     module = signal_extension("_sosfilt")

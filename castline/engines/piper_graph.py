@@ -105,12 +105,13 @@ def split_at_decoder(graph_bytes: bytes) -> SplitGraph | None:
     inputs = tuple(dict.fromkeys(name for node in decoder for name in node.input
                                  if name and name not in produced and name not in initializers))
     consumed_outside = {name for node in graph.node if not node.name.startswith(DECODER_PREFIX) for name in node.input}
-    outputs = [name for name in produced if name in consumed_outside or name in {o.name for o in graph.output}]
+    graph_outputs = {output.name for output in graph.output}
+    outputs = [name for name in produced if name in consumed_outside or name in graph_outputs]
     pre = next((node for node in decoder if node.name == f"{DECODER_PREFIX}conv_pre/Conv"), decoder[0])
     latent = pre.input[0]
     # The decoder's one output must be the voice's audio, give or take its shape (Piper's
     # exporter adds an Unsqueeze): any other op after it would not be run.
-    if len(outputs) != 1 or not _only_reshaped_to_an_output(graph, outputs[0]) or latent not in inputs:
+    if len(outputs) != 1 or not _only_reshaped_to_an_output(graph, outputs[0], graph_outputs) or latent not in inputs:
         return None
     hop, reach = _decoder_reach(decoder, initializers)
     graph.value_info.extend(helper.make_tensor_value_info(name, TensorProto.FLOAT, None)
@@ -126,10 +127,9 @@ def split_at_decoder(graph_bytes: bytes) -> SplitGraph | None:
 _SHAPE_ONLY = frozenset({"Unsqueeze", "Squeeze", "Reshape", "Flatten", "Identity"})
 
 
-def _only_reshaped_to_an_output(graph, name: str) -> bool:
+def _only_reshaped_to_an_output(graph, name: str, graph_outputs: set[str]) -> bool:
     """Whether tensor ``name`` reaches a graph output through shape-only ops, and goes nowhere else."""
-    outputs = {output.name for output in graph.output}
-    while name not in outputs:
+    while name not in graph_outputs:
         consumers = [node for node in graph.node if name in node.input]
         if len(consumers) != 1 or consumers[0].op_type not in _SHAPE_ONLY or consumers[0].input[0] != name:
             return False

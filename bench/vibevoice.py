@@ -17,10 +17,15 @@ builds the real transformers classes at the 1.5B configuration (Qwen2.5-1.5B bac
 1536 wide, vocabulary 151,936; the released acoustic and semantic tokenizers; a 4-layer diffusion
 head; bf16 on CUDA), saves it once to a temporary folder, then in one process measures
 frames/s, real-time factor and peak GPU memory at batch 1, 4, 8 and 16 (``--batches``), each
-window forced to exactly ``--window-seconds`` of audio: first through castline's engine
-(``VibeVoiceEngine.synthesize_windows``: per-window seeded noise, voice prompts processed once),
-then through the raw batched ``generate`` of the same checkpoint (``processor.apply_chat_template``
-+ ``model.generate``, as the model card calls it), and prints castline's share of raw throughput.
+window forced to exactly ``--window-seconds`` of audio, through three paths that take turns at each
+batch size: castline's engine (``VibeVoiceEngine.synthesize_windows``: per-window seeded noise, voice
+prompts processed once); the raw batched ``generate`` of the same checkpoint doing the same work
+(``processor.apply_chat_template`` + ``model.generate``, guidance 1.0, so guidance acts in the diffusion
+head only, as in castline); and the model card's call (guidance 1.3, which also adds token-level CFG).
+Each row is timed on its second call (the first call's time is printed beside it), and castline's share
+of raw throughput is printed. ``--attention`` restricts attention to one SDPA backend; ``--count-ops``
+also prints the PyTorch operator calls per frame of each path (at small batches on a GPU the host
+launching kernels sets the pace, so this count is what a step costs).
 ``--budget-s`` (default 540) starts no new row after that, so the run ends within 10 minutes.
 
 ``--force-frames`` is for random test models only (tests/vibevoice_tiny.py builds one): such a model
@@ -161,6 +166,10 @@ def main() -> None:
     parser.add_argument("--budget-s", type=float, default=540.0,
                         help="random-weights mode: start no new row after this many seconds (default 540)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--count-ops", action="store_true",
+                        help="random-weights mode: also print PyTorch operator calls per frame for each path")
+    parser.add_argument("--attention", default="default", choices=("default", "flash", "efficient", "cudnn", "math"),
+                        help="random-weights mode: restrict scaled-dot-product attention to one backend")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--windows-seconds", type=float, nargs="+", default=[10, 30, 60])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 2, 4])
@@ -223,6 +232,8 @@ TEXT_1_5B = dict(model_type="qwen2", vocab_size=151_936, hidden_size=1536, inter
                  num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2,
                  max_position_embeddings=65_536, rope_theta=1_000_000.0, tie_word_embeddings=True)
 DIFFUSION_1_5B = dict(hidden_size=1536, intermediate_size=4608, num_hidden_layers=4, latent_size=64)
+RAW = "raw generate"
+RAW_MODEL_CARD = "raw generate, guidance 1.3"
 
 
 def build_random_checkpoint(folder: Path, *, tiny: bool, device: str, dtype_name: str) -> tuple[Path, int]:
@@ -343,39 +354,29 @@ def random_weights_benchmark(args: argparse.Namespace) -> None:
             [1 if window.estimated_seconds == 0 else frames for window in windows])]
         started = time.perf_counter()
         engine.load()
-        load_s = time.perf_counter() - started
+        print(f"castline's engine loaded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
         engine.batch_size = 1
         engine.synthesize_windows([Window(lines=(WindowLine(0, "Warm up."), WindowLine(1, "Ready.")), voices=voices,
                                           seed=0, estimated_seconds=0)])
-        for batch in args.batches:
-            if over():
-                rows.append({"path": "castline", "batch": batch, "skipped": True})
-                continue
-            engine.batch_size = batch
-            windows = [Window(lines=tuple(WindowLine(index % 2, line) for index, line in enumerate(lines)),
-                              voices=voices, seed=100 + number, estimated_seconds=args.window_seconds)
-                       for number in range(batch)]
-            rows.append(_timed_row("castline", batch, clock, lambda: engine.synthesize_windows(windows),
-                                   engine.capabilities.sample_rate, load_s))
-            print(f"  castline × {batch}: done", file=sys.stderr)
-        engine.close()
-        del engine
-        if device.startswith("cuda"):
-            torch.cuda.empty_cache()
 
-        # Raw batched generate of the same checkpoint, as the model card calls it.
+        def castline_windows(batch: int, one_frame: bool = False) -> list:
+            engine.batch_size = batch
+            return engine.synthesize_windows([
+                Window(lines=tuple(WindowLine(index % 2, line) for index, line in enumerate(lines)), voices=voices,
+                       seed=100 + number, estimated_seconds=0 if one_frame else args.window_seconds)
+                for number in range(batch)])
+
+        # Raw batched generate of the same checkpoint, as the model card calls it, on its own copy.
         from castline.engines.vibevoice import DpmSolverScheduler
         from transformers import VibeVoiceForConditionalGeneration, VibeVoiceProcessor
 
-        started = time.perf_counter()
         processor = VibeVoiceProcessor.from_pretrained(path)
         processor.tokenizer.padding_side = "left"
         model = VibeVoiceForConditionalGeneration.from_pretrained(path, dtype=getattr(torch, dtype_name)).to(device)
         model.eval()
-        raw_load_s = time.perf_counter() - started
         config = model.generation_config.noise_scheduler_config
 
-        def raw_generate(batch: int, frame_count: int) -> list:
+        def raw_generate(batch: int, frame_count: int, guidance_scale: float) -> list:
             conversations = []
             for number in range(batch):
                 messages = []
@@ -393,36 +394,91 @@ def random_weights_benchmark(args: argparse.Namespace) -> None:
             inputs = {key: (value.to(device, model.dtype) if value.is_floating_point() else value.to(device))
                       if torch.is_tensor(value) else value for key, value in inputs.items()}
             with torch.inference_mode():
-                output = model.generate(**inputs, max_new_tokens=frame_count + 3, guidance_scale=1.3,
+                output = model.generate(**inputs, max_new_tokens=frame_count + 3, guidance_scale=guidance_scale,
                                         num_diffusion_steps=args.diffusion_steps,
                                         noise_scheduler=DpmSolverScheduler(**config),
                                         logits_processor=[ForceAudioFrames(frame_count)], return_dict_in_generate=True)
             return [audio.detach().float().cpu().numpy().reshape(-1) for audio in output.audio]
 
-        raw_generate(1, 1)  # warm-up
-        for batch in args.batches:
-            if over():
-                rows.append({"path": "raw generate", "batch": batch, "skipped": True})
-                continue
-            rows.append(_timed_row("raw generate", batch, clock, lambda: raw_generate(batch, frames), 24_000,
-                                   raw_load_s))
-            print(f"  raw × {batch}: done", file=sys.stderr)
+        raw_generate(1, 1, 1.0)  # warm-up
+        # castline, then the same work through raw generate (guidance in the diffusion head only), then the
+        # model card's call, whose guidance_scale=1.3 also makes generate() add token-level CFG: one more
+        # unbatched forward pass per frame. The paths take turns at each batch size, and each row is timed
+        # on its second call: by then its shapes (attention plans, kernel choices) have been met once, so
+        # no path's figure depends on which path met them first.
+        paths = {"castline": castline_windows,
+                 RAW: lambda batch: raw_generate(batch, frames, 1.0),
+                 RAW_MODEL_CARD: lambda batch: raw_generate(batch, frames, 1.3)}
+        with attention_backends(args.attention):
+            for batch in args.batches:
+                for name, call in paths.items():
+                    if over():
+                        rows.append({"path": name, "batch": batch, "skipped": True})
+                        continue
+                    rows.append(_timed_row(name, batch, clock, lambda: call(batch), 24_000))
+                    _report(rows[-1])
+            if args.count_ops:  # last: the profiler raises the process's peak RSS
+                _print_ops_per_frame(frames, {"castline": lambda count: castline_windows(1, one_frame=count == 1),
+                                              RAW: lambda count: raw_generate(1, count, 1.0)})
     _print_random_table(args, device, dtype_name, parameters, frames, rows, time.perf_counter() - began)
 
 
-def _timed_row(path: str, batch: int, clock: _Clock, call, sample_rate: int, load_s: float) -> dict:
+def _timed_row(path: str, batch: int, clock: _Clock, call, sample_rate: int) -> dict:
+    """Calls ``call`` twice and times the second; ``first_s`` is the first call's wall time."""
     clock.reset()
-    started = time.perf_counter()
+    walls = []
     try:
-        audio = call()
+        for _ in range(2):
+            started = time.perf_counter()
+            audio = call()
+            walls.append(clock.stop() - started)
     except Exception as failure:  # one failed row (e.g. out of memory) does not stop the others
         return {"path": path, "batch": batch, "error": str(failure).splitlines()[0][:120]}
-    wall_s = clock.stop() - started
+    wall_s = walls[-1]
     samples = sum(len(item) for item in audio)
     frames = samples / 3200
-    return {"path": path, "batch": batch, "wall_s": wall_s, "audio_s": samples / sample_rate, "frames": frames,
-            "frames_per_s": frames / wall_s, "rtf": wall_s / (samples / sample_rate), "peak_mib": clock.peak_mib(),
-            "load_s": load_s}
+    return {"path": path, "batch": batch, "first_s": walls[0], "wall_s": wall_s, "audio_s": samples / sample_rate,
+            "frames": frames, "frames_per_s": frames / wall_s, "rtf": wall_s / (samples / sample_rate),
+            "peak_mib": clock.peak_mib()}
+
+
+def _print_ops_per_frame(frames: int, paths: dict) -> None:
+    """PyTorch operator calls per generated frame for each path at batch 1: the difference between a
+    ``frames``-frame call and a one-frame call, divided by the extra frames. Where launching kernels
+    sets the pace (a GPU at small batches), this count is what a step costs."""
+    from torch.profiler import ProfilerActivity, profile
+
+    def operators(call) -> int:
+        with profile(activities=[ProfilerActivity.CPU]) as profiler:
+            call()
+        return sum(event.count for event in profiler.key_averages() if event.key.startswith("aten::"))
+
+    for name, call in paths.items():
+        one, many = operators(lambda: call(1)), operators(lambda: call(frames))
+        print(f"  {name}: {(many - one) / (frames - 1):,.0f} operator calls per frame "
+              f"({one:,} for one frame, {many:,} for {frames})", file=sys.stderr)
+
+
+def attention_backends(name: str):
+    """``torch.nn.attention.sdpa_kernel`` restricted to one backend, or no restriction for "default"."""
+    import contextlib
+
+    if name == "default":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([{"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
+                         "cudnn": SDPBackend.CUDNN_ATTENTION, "math": SDPBackend.MATH}[name]])
+
+
+def _report(row: dict) -> None:
+    """One row's figures as soon as it is measured, so a run cut short still shows what it measured."""
+    if "wall_s" in row:
+        print(f"  {row['path']} × {row['batch']}: {row['frames_per_s']:.1f} frames/s, RTF {row['rtf']:.3f} "
+              f"(first call {row['first_s']:.2f} s, second {row['wall_s']:.2f} s), "
+              f"peak {row['peak_mib']:.0f} MiB", file=sys.stderr)
+    else:
+        print(f"  {row['path']} × {row['batch']}: {row.get('error', 'skipped')}", file=sys.stderr)
 
 
 def _print_random_table(args, device: str, dtype_name: str, parameters: int, frames: int, rows: list[dict],
@@ -434,21 +490,24 @@ def _print_random_table(args, device: str, dtype_name: str, parameters: int, fra
     print(f"\nvibevoice benchmark, random weights at the {'tiny' if args.tiny else '1.5B'} configuration "
           f"({parameters / 1e6:,.1f} M parameters): {name}, {dtype_name}, {args.diffusion_steps} diffusion steps, "
           f"each window forced to {frames} frames ({frames / 7.5:.1f} s); whole run {total_s:.0f} s\n")
-    print(f"| path | batch | audio (s) | wall (s) | frames/s | RTF | {memory} |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"| path | batch | audio (s) | first call (s) | wall (s) | frames/s | RTF | {memory} |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         if "wall_s" not in row:
             note = "skipped (time budget)" if row.get("skipped") else row.get("error", "")
-            print(f"| {row['path']} | {row['batch']} | | | | | {note} |")
+            print(f"| {row['path']} | {row['batch']} | | | | | | {note} |")
             continue
-        print(f"| {row['path']} | {row['batch']} | {row['audio_s']:.1f} | {row['wall_s']:.2f} | "
+        print(f"| {row['path']} | {row['batch']} | {row['audio_s']:.1f} | {row['first_s']:.2f} | {row['wall_s']:.2f} | "
               f"{row['frames_per_s']:.1f} | {row['rtf']:.3f} | {row['peak_mib']:.0f} |")
-    raw = {row["batch"]: row for row in rows if row["path"] == "raw generate" and "wall_s" in row}
-    shares = [(row["batch"], row["frames_per_s"] / raw[row["batch"]]["frames_per_s"])
-              for row in rows if row["path"] == "castline" and "wall_s" in row and row["batch"] in raw]
-    if shares:
-        print("\ncastline's throughput as a share of raw generate (goal ≥ 80 %): "
-              + ", ".join(f"batch {batch}: {share:.0%}" for batch, share in shares))
+    print()
+    for reference, label in ((RAW, "raw generate, the same work (goal ≥ 80 %)"),
+                             (RAW_MODEL_CARD, "the model card's call, guidance 1.3")):
+        raw = {row["batch"]: row for row in rows if row["path"] == reference and "wall_s" in row}
+        shares = [(row["batch"], row["frames_per_s"] / raw[row["batch"]]["frames_per_s"])
+                  for row in rows if row["path"] == "castline" and "wall_s" in row and row["batch"] in raw]
+        if shares:
+            print(f"castline's throughput as a share of {label}: "
+                  + ", ".join(f"batch {batch}: {share:.0%}" for batch, share in shares))
     print("RTF = wall seconds / audio seconds (lower is faster); frames/s counts every row's frames "
           "(7.5 frames = 1 s of audio).")
 

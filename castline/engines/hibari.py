@@ -24,13 +24,14 @@ class HibariEngine(Engine):
                                       # Its vocoder runs in Python/numpy: 2 threads measured 1.7x slower than 1.
                                       thread_parallel=False)
     # One instance for all worker threads: calls are serialised anyway (here, and by the engine
-    # lock for callers that take it), and a second copy of the model and its G2P lexicons (most
-    # of its ~180 MB) costs memory for nothing.
+    # lock for callers that take it), and a second copy of the model and its G2P tables costs
+    # memory for nothing.
     shared = True
 
     def __init__(self, options: EngineOptions | None = None) -> None:
         super().__init__(options)
         self._models: dict[str, object] = {}
+        self._g2ps: dict[bool, object] = {}
         self._load_lock = threading.Lock()
         self._call_lock = threading.Lock()
 
@@ -68,9 +69,16 @@ class HibariEngine(Engine):
             if model is None:
                 import onnxruntime
                 from hibari import Hibari
+                from hibari.voices import VOICES
 
-                # One onnxruntime thread: measured faster than two on 2 cores.
-                model = Hibari(voice=engine_voice, threads=1)
+                from castline.engines.hibari_tables import packed_g2p
+
+                british = bool(VOICES[engine_voice]["british"])
+                if british not in self._g2ps:
+                    self._g2ps[british] = packed_g2p(british)
+                # One onnxruntime thread: measured faster than two on 2 cores. Voices of one accent
+                # share a G2P: calls are serialised by the call lock.
+                model = Hibari(voice=engine_voice, threads=1, g2p=self._g2ps[british])
                 # The session again, without the memory arena that grows with the programme
                 # (``session_options``); hibari builds its own with no way to pass options.
                 model.sess = onnxruntime.InferenceSession(model.model_path, session_options(threads=1),
@@ -80,6 +88,7 @@ class HibariEngine(Engine):
 
     def close(self) -> None:
         self._models.clear()
+        self._g2ps.clear()
 
 
 def _voice_file(engine_voice: str) -> Path | None:

@@ -337,6 +337,7 @@ def _render_heard(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store,
         if not waiting:
             return
         heard_now = [takes[job.index][attempt] for job in waiting]
+        release_free_memory()  # synthesis's working arrays, before Whisper's
         checks = check_takes([Take(take.samples, job.reference_text, job.engine, take.seed,
                                    rate_band(plan, job.voice_id))
                               for job, take in zip(waiting, heard_now, strict=True)],
@@ -346,6 +347,7 @@ def _render_heard(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store,
             take = replace(take, check=ChunkCheck.from_json(check.to_json()))
             CHUNKS.put_meta(store, take.key, take.stored_meta())
             takes[job.index][attempt] = take
+        release_free_memory()  # Whisper's working memory, before the next round's synthesis
         todo = waiting
 
 

@@ -32,9 +32,8 @@ class PackedLexicon:
                                            if isinstance(value, str))
 
     def get(self, word: str, default: Any = None) -> Any:
-        value = self._by_tag.get(word)
-        if value is not None:
-            return value
+        if word in self._by_tag:
+            return self._by_tag[word]
         found = self._trie.get(word)
         return found[0].decode("utf-8") if found else default
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ pytest.importorskip("hibari")
 
 from hibari.g2p import G2P  # noqa: E402
 
-from castline.engines.hibari_tables import PackedLexicon, PackedWeights, packed_g2p  # noqa: E402
+from castline.engines import hibari_tables  # noqa: E402
+from castline.engines.hibari_tables import PackedLexicon, PackedWeights, packed_g2p, tables_key  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,8 +25,23 @@ frimbled quixotically. 'Cause y'all can't stop. The lead singer's lead pipe. A c
 
 
 @pytest.fixture(scope="module")
-def g2ps():
-    return G2P(), packed_g2p(british=False)
+def cache_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("hibari-g2p")
+
+
+@pytest.fixture(scope="module", params=["built", "from the cache"])
+def g2ps(request, cache_root):
+    """hibari's own G2P, and castline's: built from hibari's JSON (and stored), then read back."""
+    packed = packed_g2p(british=False, cache_root=cache_root)
+    if request.param == "from the cache":
+        assert (cache_root / tables_key(False) / "golds.trie").is_file()
+        packed = packed_g2p(british=False, cache_root=cache_root)
+    return _stock(), packed
+
+
+@functools.cache
+def _stock():
+    return G2P()
 
 
 def test_every_lexicon_entry_reads_the_same(g2ps):
@@ -69,5 +86,34 @@ def test_packed_tables_are_a_fraction_of_the_dictionaries(g2ps):
 
 
 def test_a_tag_outside_the_tag_list_is_kept():
-    weights = PackedWeights({"b": {"NN": 1.5, "ZZ": -0.25}}, ["NN"])
+    weights = PackedWeights.build({"b": {"NN": 1.5, "ZZ": -0.25}}, ["NN"])
     assert weights.get("b") == {"NN": 1.5, "ZZ": -0.25}
+
+
+def test_stored_tables_are_read_instead_of_built(tmp_path, monkeypatch):
+    packed_g2p(british=False, cache_root=tmp_path)
+    [folder] = tmp_path.iterdir()
+    assert folder.name == tables_key(False) and sorted(path.name for path in folder.iterdir()) == [
+        "golds.trie", "silvers.trie", "tables.json", "weights.trie"]
+    monkeypatch.setattr(hibari_tables, "build_tables", lambda british: pytest.fail("built again"))
+    assert packed_g2p(british=False, cache_root=tmp_path)("I read it.") == _stock()("I read it.")
+
+
+def test_a_damaged_cache_is_rebuilt(tmp_path):
+    packed_g2p(british=False, cache_root=tmp_path)
+    folder = tmp_path / tables_key(False)
+    (folder / "weights.trie").write_bytes(b"not a trie")
+    assert packed_g2p(british=False, cache_root=tmp_path)("They live here.") == _stock()("They live here.")
+    assert (folder / "weights.trie").read_bytes() != b"not a trie"
+
+
+def test_an_unwritable_cache_still_gives_the_tables(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache folder would go")
+    assert packed_g2p(british=False, cache_root=blocked)("Close the door.") == _stock()("Close the door.")
+    assert blocked.is_file()
+
+
+def test_the_key_names_the_accent_and_the_package():
+    assert tables_key(False) != tables_key(True)
+    assert tables_key(False) == tables_key(False)

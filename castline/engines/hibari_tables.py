@@ -9,8 +9,8 @@ to the two call shapes hibari uses.
 
 Building the tries from hibari's JSON takes about a second and leaves the dictionaries' memory
 behind in the allocator, so they are built once and kept under
-``$CASTLINE_HOME/cache/hibari-g2p/<key>/``; the key is a hash of hibari's version, the accent, this
-module's format and the three JSON files' contents. A process then reads 3 MB of tries and a small
+``$CASTLINE_HOME/cache/hibari-g2p/<key>/``; the key is a hash of hibari's and marisa-trie's
+versions, the accent, this module's format and the three JSON files' contents. A process then reads 3 MB of tries and a small
 JSON file instead.
 """
 
@@ -138,12 +138,12 @@ def packed_g2p(british: bool, cache_root: Path | None = None):
 
 
 def tables_key(british: bool) -> str:
-    """The cache key of an accent's tables: hibari's version, the accent, ``TABLES_FORMAT`` and the
-    SHA-256 of the JSON files they are built from."""
+    """The cache key of an accent's tables: hibari's and marisa-trie's versions, the accent,
+    ``TABLES_FORMAT`` and the SHA-256 of the JSON files they are built from."""
     import importlib.metadata
 
     return content_hash({"hibari": importlib.metadata.version("hibari-tts"), "british": british,
-                         "format": TABLES_FORMAT,
+                         "format": TABLES_FORMAT, "marisa-trie": importlib.metadata.version("marisa-trie"),
                          "assets": {name: file_digest(str(_asset_path(name))) for name in _asset_names(british)}})
 
 

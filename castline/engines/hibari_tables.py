@@ -10,8 +10,8 @@ to the two call shapes hibari uses.
 Building the tries from hibari's JSON takes about a second and leaves the dictionaries' memory
 behind in the allocator, so they are built once and kept under
 ``$CASTLINE_HOME/cache/hibari-g2p/<key>/``; the key is a hash of hibari's and marisa-trie's
-versions, the accent, this module's format and the three JSON files' contents. A process then reads 3 MB of tries and a small
-JSON file instead.
+versions, the accent, this module's format and the three JSON files' contents. A process then reads
+3 MB of tries and a small JSON file instead.
 """
 
 from __future__ import annotations

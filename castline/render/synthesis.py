@@ -321,6 +321,10 @@ def _render_heard(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store,
         attempt = _heard_count(takes[waiting[0].index])  # the same for every chunk of a round
         needed = [job for job in waiting if len(takes[job.index]) <= attempt]
         round_failures: list[tuple[int, EngineError]] = []
+        if attempt and needed:
+            # Whisper's working memory from the last round, before its retries are made (a batch
+            # with none left is trimmed once at its end, by synthesise_batch).
+            release_free_memory()
         for job, seed, audio in _synthesise_rows(needed, [take_seed(job, attempt) for job in needed], plan,
                                                  round_failures):
             if audio is None:
@@ -347,7 +351,6 @@ def _render_heard(jobs: Sequence[ChunkJob], plan: RenderPlan, store: Store,
             take = replace(take, check=ChunkCheck.from_json(check.to_json()))
             CHUNKS.put_meta(store, take.key, take.stored_meta())
             takes[job.index][attempt] = take
-        release_free_memory()  # Whisper's working memory, before the next round's synthesis
         todo = waiting
 
 

@@ -91,6 +91,8 @@ def test_markdown_without_front_matter_assigns_voices_and_dialogue_pattern(tmp_p
 @pytest.mark.parametrize("text, message", [
     ("---\ntitle: x\n", r"book\.md:1: front matter starting with '---' is never closed"),
     ("---\ntitle: [x\n---\nHi.\n", r"book\.md:\d: invalid front matter"),
+    ("---\ntitle: x\n\x07\n---\nHi.\n", r"book\.md:3: invalid front matter: control characters"),
+    ("---\ntitle: " + "[" * 300 + "\n---\nHi.\n", r"book\.md: brackets are nested more than 200 deep"),
     ("---\ncolour: red\n---\nHi.\n", r"book\.md:2: colour: unknown front matter key"),
     ("---\ncast: [a, b]\n---\nHi.\n", r"book\.md:2: cast: must map speakers to voices"),
     ("---\ndialogue_pattern: '(?P<speaker>x'\n---\nHi.\n", r"book\.md:2: dialogue_pattern: not a valid regular"),

@@ -25,6 +25,7 @@ import yaml
 
 from castline.core.errors import ScriptError
 from castline.script.model import Chapter, SourceRef, Turn
+from castline.script.yaml_format import compose_yaml
 
 DEFAULT_NARRATOR = "narrator"
 QUOTE_SPEAKER = re.compile(r"^\s*(?:\*\*|__)?(?P<speaker>[^\W\d_][\w .'\-]{0,39}?)(?:\*\*|__)?\s*:\s*(?:\*\*|__)?\s*"
@@ -217,12 +218,7 @@ def _front_matter(text: str, source: str) -> tuple[dict, int, str]:
     block = text[4:4 + end.start()]
     body = text[4 + end.end():]
     offset = text[:4 + end.end()].count("\n")
-    try:
-        root = yaml.compose(block, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise ScriptError(f"invalid front matter: {exc.problem or 'syntax error'}", source=source,
-                          line=(mark.line + 2) if mark else 1) from exc
+    root = compose_yaml(block, source, first_line=2, what="invalid front matter")
     if root is None:
         return {}, offset, body
     if not isinstance(root, yaml.MappingNode):

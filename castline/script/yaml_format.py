@@ -340,31 +340,38 @@ class _Parser:
     # -- errors ------------------------------------------------------------------------
 
     def _compose(self, text: str) -> Node | None:
-        if _flow_depth(text) > _MAX_FLOW_DEPTH:
-            raise ScriptError(f"brackets are nested more than {_MAX_FLOW_DEPTH} deep; "
-                              "this is not a script", source=self.source)
-        try:
-            return yaml.compose(text, Loader=_Loader)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            problem = exc.problem or exc.context or "syntax error"
-            if exc.problem and exc.context:
-                problem += f" ({exc.context})"
-            raise ScriptError(f"invalid YAML: {problem}", source=self.source,
-                              line=mark.line + 1 if mark else None) from exc
-        except RecursionError as exc:
-            raise ScriptError("is nested too deeply to be a script", source=self.source) from exc
-        except yaml.YAMLError as exc:
-            position = getattr(exc, "position", None)
-            line = text.count("\n", 0, position) + 1 if position is not None else None
-            reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
-            raise ScriptError(f"invalid YAML: {reason}", source=self.source, line=line) from exc
+        return compose_yaml(text, self.source)
 
     def _error(self, node: Node, path: str | None, message: str) -> ScriptError:
         return ScriptError(message, source=self.source, line=_line(node), field=path)
 
     def _warn(self, line: int, path: str, message: str) -> None:
         self.warnings.append(f"{self.source}:{line}: {path}: {message}")
+
+
+def compose_yaml(text: str, source: str, *, first_line: int = 1, what: str = "invalid YAML") -> Node | None:
+    """``text`` composed into YAML nodes (None when empty). Anything YAML cannot read (syntax, a
+    control character, nesting too deep) is a one-line ``ScriptError`` naming ``source`` and the
+    line, counted from ``first_line``, the line of the file that ``text`` starts on."""
+    if _flow_depth(text) > _MAX_FLOW_DEPTH:
+        raise ScriptError(f"brackets are nested more than {_MAX_FLOW_DEPTH} deep; "
+                          "this is not a script", source=source)
+    try:
+        return yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "syntax error"
+        if exc.problem and exc.context:
+            problem += f" ({exc.context})"
+        raise ScriptError(f"{what}: {problem}", source=source,
+                          line=mark.line + first_line if mark else None) from exc
+    except RecursionError as exc:
+        raise ScriptError("is nested too deeply to be a script", source=source) from exc
+    except yaml.YAMLError as exc:
+        position = getattr(exc, "position", None)
+        line = text.count("\n", 0, position) + first_line if position is not None else None
+        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        raise ScriptError(f"{what}: {reason}", source=source, line=line) from exc
 
 
 def _flow_depth(text: str) -> int:

@@ -168,7 +168,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--count-ops", action="store_true",
                         help="random-weights mode: also print PyTorch operator calls per frame for each path")
-    parser.add_argument("--attention", default="default", choices=("default", "flash", "efficient", "cudnn", "math"),
+    parser.add_argument("--attention", default="default", choices=("default", "flash", "cudnn", "math"),
                         help="random-weights mode: restrict scaled-dot-product attention to one backend")
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--windows-seconds", type=float, nargs="+", default=[10, 30, 60])
@@ -298,9 +298,11 @@ class _Clock:
         self.torch, self.cuda = torch, device.startswith("cuda")
 
     def reset(self) -> None:
+        self.resident = 0
         if self.cuda:
             self.torch.cuda.synchronize()
             self.torch.cuda.reset_peak_memory_stats()
+            self.resident = self.torch.cuda.memory_allocated()
 
     def stop(self) -> float:
         if self.cuda:
@@ -311,6 +313,13 @@ class _Clock:
         if self.cuda:
             return self.torch.cuda.max_memory_allocated() / 2**20
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def working_mib(self) -> float | None:
+        """GPU memory a call took above what was allocated before it (both models' weights, the prompt
+        cache); None on the CPU, where the process's RSS does not separate them."""
+        if self.cuda:
+            return (self.torch.cuda.max_memory_allocated() - self.resident) / 2**20
+        return None
 
 
 def random_weights_benchmark(args: argparse.Namespace) -> None:
@@ -439,7 +448,7 @@ def _timed_row(path: str, batch: int, clock: _Clock, call, sample_rate: int) -> 
     frames = samples / 3200
     return {"path": path, "batch": batch, "first_s": walls[0], "wall_s": wall_s, "audio_s": samples / sample_rate,
             "frames": frames, "frames_per_s": frames / wall_s, "rtf": wall_s / (samples / sample_rate),
-            "peak_mib": clock.peak_mib()}
+            "peak_mib": clock.peak_mib(), "working_mib": clock.working_mib()}
 
 
 def _print_ops_per_frame(frames: int, paths: dict) -> None:
@@ -467,8 +476,10 @@ def attention_backends(name: str):
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    return sdpa_kernel([{"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
-                         "cudnn": SDPBackend.CUDNN_ATTENTION, "math": SDPBackend.MATH}[name]])
+    # No "efficient": PyTorch's memory-efficient kernel cannot take the backbone's grouped-query heads
+    # (12 query heads, 2 key/value heads) unexpanded, so every call fails with "No available kernel".
+    return sdpa_kernel([{"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
+                         "math": SDPBackend.MATH}[name]])
 
 
 def _report(row: dict) -> None:
@@ -476,9 +487,14 @@ def _report(row: dict) -> None:
     if "wall_s" in row:
         print(f"  {row['path']} × {row['batch']}: {row['frames_per_s']:.1f} frames/s, RTF {row['rtf']:.3f} "
               f"(first call {row['first_s']:.2f} s, second {row['wall_s']:.2f} s), "
-              f"peak {row['peak_mib']:.0f} MiB", file=sys.stderr)
+              f"peak {row['peak_mib']:.0f} MiB{_working(row)}", file=sys.stderr)
     else:
         print(f"  {row['path']} × {row['batch']}: {row.get('error', 'skipped')}", file=sys.stderr)
+
+
+def _working(row: dict) -> str:
+    return f" ({row['working_mib']:.0f} MiB above what was allocated before)" if row.get("working_mib") is not None \
+        else ""
 
 
 def _print_random_table(args, device: str, dtype_name: str, parameters: int, frames: int, rows: list[dict],
@@ -486,19 +502,21 @@ def _print_random_table(args, device: str, dtype_name: str, parameters: int, fra
     import torch
 
     name = torch.cuda.get_device_name(device) if device.startswith("cuda") else f"CPU ({os.cpu_count()} cores)"
-    memory = "peak GPU memory (MiB)" if device.startswith("cuda") else "peak RSS (MiB)"
+    cuda = device.startswith("cuda")
+    memory = "peak GPU memory (MiB) | of which the call's own (MiB)" if cuda else "peak RSS (MiB)"
     print(f"\nvibevoice benchmark, random weights at the {'tiny' if args.tiny else '1.5B'} configuration "
           f"({parameters / 1e6:,.1f} M parameters): {name}, {dtype_name}, {args.diffusion_steps} diffusion steps, "
           f"each window forced to {frames} frames ({frames / 7.5:.1f} s); whole run {total_s:.0f} s\n")
     print(f"| path | batch | audio (s) | first call (s) | wall (s) | frames/s | RTF | {memory} |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|" + ("---|" if cuda else ""))
     for row in rows:
         if "wall_s" not in row:
             note = "skipped (time budget)" if row.get("skipped") else row.get("error", "")
-            print(f"| {row['path']} | {row['batch']} | | | | | | {note} |")
+            print(f"| {row['path']} | {row['batch']} | | | | | | {'| ' if cuda else ''}{note} |")
             continue
+        own = f" | {row['working_mib']:.0f}" if cuda else ""
         print(f"| {row['path']} | {row['batch']} | {row['audio_s']:.1f} | {row['first_s']:.2f} | {row['wall_s']:.2f} | "
-              f"{row['frames_per_s']:.1f} | {row['rtf']:.3f} | {row['peak_mib']:.0f} |")
+              f"{row['frames_per_s']:.1f} | {row['rtf']:.3f} | {row['peak_mib']:.0f}{own} |")
     print()
     for reference, label in ((RAW, "raw generate, the same work (goal ≥ 80 %)"),
                              (RAW_MODEL_CARD, "the model card's call, guidance 1.3")):
@@ -510,6 +528,9 @@ def _print_random_table(args, device: str, dtype_name: str, parameters: int, fra
                   + ", ".join(f"batch {batch}: {share:.0%}" for batch, share in shares))
     print("RTF = wall seconds / audio seconds (lower is faster); frames/s counts every row's frames "
           "(7.5 frames = 1 s of audio).")
+    if cuda:
+        print("Peak GPU memory includes both models' weights (castline's engine and raw generate's own copy stay "
+              "loaded throughout); the call's own is the peak above what was allocated before the row.")
 
 
 if __name__ == "__main__":

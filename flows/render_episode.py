@@ -89,7 +89,8 @@ def _render(prepared: PreparedRender, started: str, clock: _StageClock) -> str:
         records = synthesise_on_dask(plan, options.dask_address)
     else:
         futures = [synthesise_chunks.submit(batch, plan) for batch in batch_jobs(plan.jobs, workers)]
-        futures += [synthesise_window_batch.submit(batch, plan) for batch in batch_windows(plan.windows, workers)]
+        futures += [synthesise_window_batch.submit(batch, plan)
+                    for batch in batch_windows(plan.windows, workers, options.window_batch)]
         wait(futures)  # a batch that fails does not cancel the others: their chunks are all stored
         records = sorted((record for future in futures for record in future.result()), key=lambda r: r.index)
     release_all()

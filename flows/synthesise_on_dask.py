@@ -41,7 +41,7 @@ def synthesise_on_dask(plan: RenderPlan, address: str | None) -> list[ChunkRecor
               DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                              "dashboard_address": ":0"}))
     batches = batch_jobs(plan.jobs, workers, max_batch=None, batches_per_worker=DASK_TASKS_PER_WORKER)
-    window_batches = batch_windows(plan.windows, workers)
+    window_batches = batch_windows(plan.windows, workers, plan.options.window_batch)
     with _api_shared_with_dask_workers():
         return synthesise_cluster.with_options(task_runner=runner)(plan, batches, window_batches)
 

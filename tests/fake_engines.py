@@ -41,6 +41,7 @@ class ToneWindows(WindowedEngine):
                                       sample_rate=24_000, deterministic=True)
     fail_seeds: set[int] = set()
     calls: list[int] = []
+    batch_sizes: list[int | None] = []
     PAUSE = 9_600
 
     @classmethod
@@ -62,8 +63,9 @@ class ToneWindows(WindowedEngine):
     def synthesize(self, texts, voice, seeds):
         raise NotImplementedError
 
-    def synthesize_windows(self, windows):
+    def synthesize_windows(self, windows, batch_size=None):
         ToneWindows.calls.append(len(windows))
+        ToneWindows.batch_sizes.append(batch_size)
         out = []
         for index, window in enumerate(windows):
             if window.seed in self.fail_seeds:

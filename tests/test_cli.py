@@ -43,6 +43,7 @@ def test_bad_scripts_fail_with_one_line_and_write_nothing(tmp_path, content, exp
     (["--cast", "1=zed"], "zed"),
     (["--cast", "nonsense"], "--cast"),
     (["--workers", "0"], "--workers"),
+    (["--window-batch", "0"], "--window-batch"),
 ])
 def test_bad_options_fail_with_one_line(tmp_path, args, expected):
     script = tmp_path / "ok.txt"

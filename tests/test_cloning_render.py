@@ -101,7 +101,9 @@ def test_vibevoice_render_end_to_end(prefect_api, tmp_path):
         sum(chunk["duration_samples"] for chunk in manifest["chunks"]) == 45 * 3200
     turns = manifest["turns"]
     assert turns[1]["start_sample"] == turns[0]["end_sample"] and turns[2]["start_sample"] == turns[1]["end_sample"]
-    again = _render(prefect_api, tmp_path, "vibevoice", model, "--diffusion-steps", "4", "--force")
+    # --window-batch sets windows per generate call, not the audio: every chunk is reused.
+    again = _render(prefect_api, tmp_path, "vibevoice", model, "--diffusion-steps", "4", "--force",
+                    "--window-batch", "1")
     assert again.returncode == 0, again.stderr[-2000:]
     forced = json.loads((tmp_path / "out" / "cloned" / "manifest.json").read_text(encoding="utf-8"))
     assert forced["render"]["chunks_rendered"] == 0 and forced["render"]["chunks_reused"] == 3

@@ -151,13 +151,13 @@ def test_batched_equals_unbatched(engine, voices):
     windows = [window("alpha says hi", voices["ada"], voices["bo"], seed=11, more=[(1, "Hello back.")]),
                window("beta is longer", voices["bo"], seed=12, seconds=4.0),
                window("gamma", voices["cy"], voices["ada"], seed=13, more=[(1, "Sure.")])]
-    engine.batch_size = 4
+    rows_per_call = []
+    force = engine.logits_processor_factory
+    engine.logits_processor_factory = lambda batch: rows_per_call.append(len(batch)) or force(batch)
+    assert engine.batch_size == 4
     together = engine.synthesize_windows(windows)
-    engine.batch_size = 1
-    try:
-        alone = engine.synthesize_windows(windows)
-    finally:
-        engine.batch_size = 4
+    alone = engine.synthesize_windows(windows, batch_size=1)
+    assert rows_per_call == [3, 1, 1, 1]
     for batched, single in zip(together, alone):
         assert batched.size == single.size
         assert np.abs(batched - single).max() <= 1e-4 * np.abs(single).max()

@@ -36,6 +36,7 @@ def setup(tmp_path, monkeypatch, voices_dir):
     monkeypatch.setitem(registry.ENGINE_CLASSES, "tone-windows", "fake_engines:ToneWindows")
     ToneWindows.fail_seeds = set()
     ToneWindows.calls = []
+    ToneWindows.batch_sizes = []
     voices = tmp_path / "voices"
     shutil.copytree(voices_dir, voices)
     reference = tmp_path / "ref.wav"
@@ -67,6 +68,22 @@ def test_windows_group_consecutive_lines_with_at_most_four_speakers(setup):
     assert [len(w.chunk_indexes) for w in exact.windows] == [1] * 7
     assert all(job.window is not None for job in windowed.jobs)
     assert len({job.key for job in windowed.jobs}) == 7
+
+
+def test_window_batch_sets_windows_per_call_and_no_cache_key(setup):
+    plan, folder = setup
+    single = plan(exact_timings=True)  # 7 one-line windows
+    batched = plan(exact_timings=True, window_batch=3)
+    assert [job.key for job in batched.jobs] == [job.key for job in single.jobs]
+    batches = batch_windows(batched.windows, workers=1, per_batch=batched.options.window_batch)
+    assert [len(batch) for batch in batches] == [3, 3, 1]
+    assert [len(batch) for batch in batch_windows(single.windows, workers=1)] == [4, 3]  # the default, 4
+    store = open_store(folder / "out")
+    records = [record for batch in batches for record in synthesise_windows(batch, batched, store)]
+    assert len(records) == 7 and all(record.rendered for record in records)
+    assert ToneWindows.calls == [3, 3, 1] and ToneWindows.batch_sizes == [3, 3, 3]
+    with pytest.raises(ValueError, match="--window-batch: must be 1..64"):
+        plan(window_batch=65)
 
 
 def test_editing_one_line_changes_only_its_window(setup, tmp_path):

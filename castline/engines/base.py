@@ -138,6 +138,7 @@ class WindowedEngine(Engine):
     windowed = True
 
     @abstractmethod
-    def synthesize_windows(self, windows: Sequence[Window]) -> list[np.ndarray]:
+    def synthesize_windows(self, windows: Sequence[Window], batch_size: int | None = None) -> list[np.ndarray]:
         """One float32 mono waveform per window at the engine's rate; raises ``WindowError``
-        naming the failing window's index when a window yields no usable audio."""
+        naming the failing window's index when a window yields no usable audio. ``batch_size``: at most
+        this many windows per model call (None: the engine's default); it does not change what is said."""

@@ -38,6 +38,9 @@ class RenderOptions:
     force: bool = False
     engine_options: EngineOptions = EngineOptions()
     window_words: int = 120
+    window_batch: int = 4
+    """Windowed engines: at most this many windows per model call (``--window-batch``). It sets speed and
+    GPU memory, not what is said: each window keeps its own seed, so it is not part of any cache key."""
     exact_timings: bool = False
     qa: QASettings = QASettings()
     runner: str = "threads"
@@ -100,6 +103,8 @@ class RenderOptions:
             raise ValueError(f"--guidance-scale: must be in (0, 20], got {options.guidance_scale}")
         if not 10 <= self.window_words <= 2000:
             raise ValueError(f"--window-words: must be 10..2000, got {self.window_words}")
+        if not 1 <= self.window_batch <= 64:
+            raise ValueError(f"--window-batch: must be 1..64, got {self.window_batch}")
         if not 0 <= self.seed < 2**31:
             raise ValueError(f"--seed: must be between 0 and 2147483647, got {self.seed}")
 

@@ -62,7 +62,8 @@ def synthesise_windows(windows: Sequence[WindowJob], plan: RenderPlan, store: St
 
 def _render(engine, windows: Sequence[WindowJob], plan: RenderPlan) -> list[np.ndarray]:
     try:
-        return engine.synthesize_windows([_window(job, plan, job.seed) for job in windows])
+        return engine.synthesize_windows([_window(job, plan, job.seed) for job in windows],
+                                         batch_size=plan.options.window_batch)
     except WindowError:
         pass
     # Some window in the batch failed: render each alone, retrying the failing ones with new seeds.
@@ -148,7 +149,8 @@ def _retakes(engine, windows: Sequence[WindowJob], seeds: Sequence[int], plan: R
     if not windows:
         return []
     try:
-        return engine.synthesize_windows([_window(window, plan, seed) for window, seed in zip(windows, seeds)])
+        return engine.synthesize_windows([_window(window, plan, seed) for window, seed in zip(windows, seeds)],
+                                         batch_size=plan.options.window_batch)
     except WindowError:
         pass
     out = []

@@ -41,7 +41,7 @@ class _class_or_instance_method:
 class VibeVoiceEngine(WindowedEngine):
     """Renders windows (up to 4 cloned speakers) with a VibeVoice checkpoint; one instance per worker.
 
-    ``batch_size``: windows per ``generate`` call. ``prompt_cache_hits`` / ``prompt_cache_misses``
+    ``batch_size``: windows per ``generate`` call unless ``synthesize_windows`` is given one. ``prompt_cache_hits`` / ``prompt_cache_misses``
     count reuses of processed reference clips. ``logits_processor_factory`` is test-only plumbing:
     called with each batch's windows (in row order), it returns extra logits processors for that
     ``generate`` call (tests force a number of audio frames from a random model with it).
@@ -116,7 +116,7 @@ class VibeVoiceEngine(WindowedEngine):
                    for text, seed in zip(texts, seeds, strict=True)]
         return self.synthesize_windows(windows)
 
-    def synthesize_windows(self, windows: Sequence[Window]) -> list[np.ndarray]:
+    def synthesize_windows(self, windows: Sequence[Window], batch_size: int | None = None) -> list[np.ndarray]:
         if not windows:
             return []
         with self._lock:
@@ -127,7 +127,7 @@ class VibeVoiceEngine(WindowedEngine):
             # depend on the grouping.
             order = sorted(range(len(windows)), key=lambda index: budgets[index])
             results: list[np.ndarray | None] = [None] * len(windows)
-            size = max(1, int(self.batch_size))
+            size = max(1, int(batch_size or self.batch_size))
             for start in range(0, len(order), size):
                 rows = sorted(order[start:start + size])
                 for index, audio in zip(rows, self._render_batch(loaded, [(index, windows[index]) for index in rows],

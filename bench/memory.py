@@ -23,6 +23,8 @@ Per component, in the table:
 - DSP: the peak during stitch + master + encode, and its growth over the RSS when stitching
   started (models are released before stitching);
 - synthesis: RSS at 10 % and at 100 % of the chunks, and the slope.
+- the highest sample: what each worker thread was running in castline's library at that moment
+  (its two innermost functions there).
 
     .venv/bin/python bench/memory.py [--minutes 10 30 101] [--workers 2] [--trim] [--json FILE]
     .venv/bin/python bench/memory.py --minutes        # the models only, no render
@@ -84,6 +86,8 @@ class Sampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._encode_total = self._encode_done = 0
         self._chunks_done = 0
+        self.top_rss = 0
+        self.top_where: list[str] = []
 
     def rss(self) -> int:
         return self.process.memory_info().rss
@@ -116,6 +120,21 @@ class Sampler:
         elif event.total is not None and event.stage in ("stitch", "master", "publish"):
             self.mark(event.stage)
 
+    def _where(self) -> list[str]:
+        """What each other thread is running in castline's library: its two innermost functions there."""
+        here = threading.get_ident()
+        where = []
+        for ident, frame in sys._current_frames().items():
+            names = []
+            while frame is not None and ident != here and len(names) < 2:
+                module = frame.f_globals.get("__name__", "")
+                if module.startswith("castline."):
+                    names.append(f"{module.rsplit('.', 1)[-1]}.{frame.f_code.co_name}")
+                frame = frame.f_back
+            if names:
+                where.append(" < ".join(names))
+        return sorted(where)
+
     def _run(self) -> None:
         import psutil
 
@@ -125,6 +144,8 @@ class Sampler:
             stage = self.stage
             if rss > self.peaks.get(stage, 0):
                 self.peaks[stage] = rss
+            if rss > self.top_rss:
+                self.top_rss, self.top_where = rss, self._where()
             if tick % 25 == 0:  # children (the temporary Prefect server, ffmpeg) every 0.5 s
                 try:
                     children = self.process.children(recursive=True)
@@ -179,7 +200,8 @@ def render_child(script: str, out: str, workers: int, trim: bool) -> dict:
             sampler.chunk_rss[-1][0], "stages_s": dict(manifest["render"]["timings_s"]),
             "peak_rss": usage.ru_maxrss * 1024, "stage_peaks": sampler.peaks, "stage_first": sampler.first,
             "chunk_rss": sampler.chunk_rss, "children_peak": sampler.children_peak,
-            "children": sampler.children_names, "qa": manifest.get("qa")}
+            "children": sampler.children_names, "qa": manifest.get("qa"),
+            "top": {"rss": sampler.top_rss, "where": sampler.top_where}}
 
 
 # --- the components process -------------------------------------------------------------------------
@@ -336,6 +358,9 @@ def report(components: dict, renders: list[tuple[float, dict]], workers: int, tr
               f"QA {qa.get('passed')} of {qa.get('chunks')} passed, {qa.get('retried')} retried")
         print("  peak RSS by stage (MB): " + ", ".join(f"{stage} {mb(value)}"
                                                       for stage, value in figures["stage_peaks"].items()))
+        top = figures["top"]
+        print(f"  at the highest sample ({mb(top['rss'])} MB) the worker threads were in: "
+              + ("; ".join(top["where"]) or "nothing of castline's"))
         series = figures["chunk_rss"]
         if series:
             marks = [series[min(len(series) - 1, round(len(series) * f) - 1)] for f in (0.1, 0.25, 0.5, 0.75, 1.0)]

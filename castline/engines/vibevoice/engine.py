@@ -41,10 +41,11 @@ class _class_or_instance_method:
 class VibeVoiceEngine(WindowedEngine):
     """Renders windows (up to 4 cloned speakers) with a VibeVoice checkpoint; one instance per worker.
 
-    ``batch_size``: windows per ``generate`` call unless ``synthesize_windows`` is given one. ``prompt_cache_hits`` / ``prompt_cache_misses``
-    count reuses of processed reference clips. ``logits_processor_factory`` is test-only plumbing:
-    called with each batch's windows (in row order), it returns extra logits processors for that
-    ``generate`` call (tests force a number of audio frames from a random model with it).
+    ``batch_size``: windows per ``generate`` call unless ``synthesize_windows`` is given one.
+    ``prompt_cache_hits`` / ``prompt_cache_misses`` count reuses of processed reference clips.
+    ``logits_processor_factory`` is test-only plumbing: called with each batch's windows (in row
+    order), it returns extra logits processors for that ``generate`` call (tests force a number of
+    audio frames from a random model with it).
     """
 
     name = "vibevoice"

@@ -110,7 +110,6 @@ def measure_one(args: argparse.Namespace) -> dict:
                    for slot, path in enumerate(args.reference_paths))
     engine = VibeVoiceEngine(EngineOptions(model=args.model, device=args.device, dtype=args.dtype,
                                            diffusion_steps=args.diffusion_steps))
-    engine.batch_size = args.batch[0]
     frames = round(args.windows_seconds[0] * 7.5)
     if args.force_frames:
         sys.path.insert(0, str(REPO / "tests"))
@@ -138,7 +137,7 @@ def measure_one(args: argparse.Namespace) -> dict:
     for _ in range(args.repeats):
         started = time.perf_counter()
         try:
-            audio = engine.synthesize_windows(windows)
+            audio = engine.synthesize_windows(windows, batch_size=args.batch[0])
         except Exception as failure:  # reported in the table, not fatal for the other rows
             audio, error = [], str(failure)
             break
@@ -364,16 +363,14 @@ def random_weights_benchmark(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         engine.load()
         print(f"castline's engine loaded in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-        engine.batch_size = 1
         engine.synthesize_windows([Window(lines=(WindowLine(0, "Warm up."), WindowLine(1, "Ready.")), voices=voices,
                                           seed=0, estimated_seconds=0)])
 
         def castline_windows(batch: int, one_frame: bool = False) -> list:
-            engine.batch_size = batch
             return engine.synthesize_windows([
                 Window(lines=tuple(WindowLine(index % 2, line) for index, line in enumerate(lines)), voices=voices,
                        seed=100 + number, estimated_seconds=0 if one_frame else args.window_seconds)
-                for number in range(batch)])
+                for number in range(batch)], batch_size=batch)
 
         # Raw batched generate of the same checkpoint, as the model card calls it, on its own copy.
         from castline.engines.vibevoice import DpmSolverScheduler

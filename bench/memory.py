@@ -12,8 +12,8 @@ adds to RSS (each engine on its voice, Whisper), on one thread and then from a s
 thread through the model pool (a second copy, or nothing when the model is shared), how far
 one call of each rises at its peak (each engine on the script's longest line of at most 390
 characters, Whisper on 8 windows of speech), and what importing Prefect and the flow module adds.
-hibari's G2P tables are built into the benchmark's ``$CASTLINE_HOME`` first, as a machine keeps
-them after its first render.
+hibari's G2P tables and the int8 copies of the Whisper models are built into the benchmark's
+``$CASTLINE_HOME`` first, as a machine keeps them after its first render.
 
 Per component, in the table:
 - engines, Whisper: RSS growth on loading each (the components process);
@@ -384,9 +384,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="castline-bench-memory-") as folder:
         os.environ.setdefault("CASTLINE_HOME", str(Path(folder) / "home"))
         os.environ.setdefault("CASTLINE_SERVER", "ephemeral")
-        # What a machine keeps after its first render: hibari's G2P tables, built and stored.
+        # What a machine keeps after its first render: hibari's G2P tables and the int8 copies of
+        # the Whisper models, built and stored.
         subprocess.run([sys.executable, "-c", "from castline.engines.hibari_tables import packed_g2p; "
-                        "packed_g2p(british=False)"], check=True, cwd=REPO)
+                        "packed_g2p(british=False); from castline.qa.asr import get_transcriber; "
+                        "from castline.qa.asr_model import TINY_EN; get_transcriber(None)._load(); "
+                        "get_transcriber(TINY_EN)._load()"], check=True, cwd=REPO)
         components = run_child("--components-child")
         for minutes in args.minutes:
             script = excerpt(minutes, Path(folder) / f"episode_{minutes:g}min.txt")

@@ -13,7 +13,8 @@ import numpy as np
 from castline.audio.resample import resample
 from castline.engines.pool import MODELS
 from castline.qa.listening import CAREFUL, Listening
-from castline.qa.asr_model import TINY_EN, AsrError, default_whisper_model_dir, tiny_en_model_dir
+from castline.qa.asr_model import (MODEL_SHA256, TINY_EN, AsrError, default_whisper_model_dir, tiny_en_model_dir,
+                                   tiny_en_sha256)
 from castline.core.text import first_line
 
 WHISPER_SAMPLE_RATE = 16_000
@@ -131,9 +132,9 @@ class Transcriber:
             raise AsrError("speech recognition needs faster-whisper: pip install faster-whisper") from error
         hint = ""
         if self.model is None:
-            source = str(default_whisper_model_dir())
+            source = self._bundled(default_whisper_model_dir(), MODEL_SHA256)
         elif self.model == TINY_EN:
-            source = str(tiny_en_model_dir())
+            source = self._bundled(tiny_en_model_dir(), tiny_en_sha256())
         elif _looks_like_path(self.model):
             source = str(Path(self.model).expanduser())
             if not Path(source).is_dir():
@@ -148,6 +149,15 @@ class Transcriber:
         except Exception as error:  # faster-whisper, CTranslate2 and the Hub raise many types
             raise AsrError(f"cannot load Whisper model {source!r} on {self.device} ({self.compute_type}): "
                            f"{first_line(error)}{hint}") from error
+
+    def _bundled(self, model_dir: Path, model_sha256: str) -> str:
+        """Where a bundled model is loaded from: its int8 copy (``castline.qa.whisper_int8``: the
+        same numbers, a load 170 MB lower at its peak for base) when it runs at int8 on the CPU."""
+        if self.device == "cpu" and self.compute_type == "int8":
+            from castline.qa.whisper_int8 import int8_model_dir
+
+            return str(int8_model_dir(model_dir, model_sha256))
+        return str(model_dir)
 
     def transcribe(self, audio: np.ndarray, sample_rate: int, language: str | None = "en",
                    word_timestamps: bool = False, vad: bool = False) -> Transcript:

@@ -88,6 +88,18 @@ def tiny_en_model_dir() -> Path:
     return model_dir
 
 
+def tiny_en_sha256() -> str:
+    """SHA-256 (hex) of tiny.en's ``model.bin``: the hash pip recorded for it and checked on
+    install, or the file hashed here when the package's record has none."""
+    import base64
+
+    for path in importlib.metadata.files(TINY_EN_PACKAGE) or ():
+        if path.name == "model.bin" and path.hash is not None and path.hash.mode == "sha256":
+            value = path.hash.value
+            return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).hex()
+    return sha256_file(tiny_en_model_dir() / "model.bin")
+
+
 BASE_LABEL = "base"
 """How QA records name the bundled Whisper base model."""
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import importlib.util
 
+import numpy as np
 import pytest
 
 from castline import PROJECT_SAMPLE_RATE
 from castline.core.hashing import content_hash
 from castline.qa import asr_model
-from castline.qa.asr_model import AsrError, check_models_installed, tiny_en_model_dir
+from castline.qa.asr import Transcriber, get_transcriber
+from castline.qa.asr_model import TINY_EN, AsrError, check_models_installed, tiny_en_model_dir
 from castline.qa.chunk_check import ChunkCheck, Take, check_takes
 from castline.qa.listening import CAREFUL, Hearing, quick_listening
 from castline.qa.records import ChunkQA, EpisodeQA, from_json, to_json
@@ -85,6 +87,17 @@ def english_takes(voices_dir):
     return [Take(clean, CLEAN, "hibari", seed=0), Take(wrong, CLEAN, "hibari", seed=1)]
 
 
+@needs_models
+def test_a_transcriber_in_use_is_not_unloaded_and_an_idle_one_is():
+    transcriber = Transcriber(TINY_EN)
+    assert not transcriber.unload_when_idle()  # nothing loaded
+    with transcriber._in_use():
+        assert transcriber.loaded and not transcriber.unload_when_idle()
+    assert transcriber.unload_when_idle() and not transcriber.loaded
+    [heard] = transcriber.transcribe_batch([np.zeros(16_000, np.float32)], 16_000)  # loads it again
+    assert transcriber.loaded and heard.text == ""
+
+
 def _models_asked(monkeypatch) -> list[str | None]:
     import castline.qa.asr as asr
 
@@ -104,6 +117,7 @@ def test_a_clean_take_passes_on_tiny_alone_and_a_wrong_one_is_heard_by_base_and_
     asked = _models_asked(monkeypatch)
     clean, wrong = check_takes(english_takes, PROJECT_SAMPLE_RATE, language="en", settings=QASettings())
     assert asked == ["tiny.en", None]  # the doubted take alone went on to base
+    assert get_transcriber("tiny.en").loaded and not get_transcriber(None).loaded  # base let go after it
     assert clean.passed and clean.asr_model == "tiny.en" and dict(clean.metrics)["asr_careful_relisten"] == 0.0
     assert clean.wer <= 0.15
     assert not wrong.passed and "wer-high" in wrong.flags

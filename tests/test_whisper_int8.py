@@ -14,7 +14,7 @@ import pytest
 
 from castline.core.hashing import sha256_file
 from castline.qa import whisper_int8
-from castline.qa.whisper_int8 import RECORD_NAME, int8_model_dir, read_model_bin
+from castline.qa.whisper_int8 import RECORD_NAME, int8_model_dir, read_model_bin, stored_int8_copy
 from tts_renders import render_sentences
 
 pytestmark = pytest.mark.skipif(
@@ -84,10 +84,13 @@ def test_a_copy_is_kept_and_a_damaged_one_is_made_again(tiny, tmp_path, monkeypa
     made = []
     build = whisper_int8._int8_spec
     monkeypatch.setattr(whisper_int8, "_int8_spec", lambda source: made.append(source) or build(source))
+    assert stored_int8_copy(tiny[1], cache_root=tmp_path) is None
     first = int8_model_dir(*tiny, cache_root=tmp_path)
     assert int8_model_dir(*tiny, cache_root=tmp_path) == first and len(made) == 1
+    assert stored_int8_copy(tiny[1], cache_root=tmp_path) == first
     with open(first / "model.bin", "r+b") as model:
         model.truncate(1000)
+    assert stored_int8_copy(tiny[1], cache_root=tmp_path) is None
     assert int8_model_dir(*tiny, cache_root=tmp_path) == first and len(made) == 2
     read_model_bin(first / "model.bin")  # whole again
     assert [path.name for path in tmp_path.iterdir()] == [first.name]  # no staging folder left behind
@@ -154,3 +157,6 @@ def test_the_transcriber_loads_the_bundled_models_from_their_copies_at_int8_on_t
     Transcriber(TINY_EN)._load()
     [copy] = (tmp_path / "cache" / whisper_int8.CACHE_SUBDIR).iterdir()
     assert (copy / RECORD_NAME).is_file()
+    # Once stored, the float16 model is not even looked for.
+    monkeypatch.setattr("castline.qa.asr.tiny_en_model_dir", lambda: pytest.fail("looked for the float16 model"))
+    assert Transcriber(TINY_EN)._load().model.device == "cpu"

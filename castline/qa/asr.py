@@ -4,14 +4,15 @@ per process shared by the worker threads."""
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from castline.audio.resample import resample
-from castline.engines.pool import MODELS
+from castline.engines.pool import MODELS, release_free_memory
 from castline.qa.listening import CAREFUL, Listening
 from castline.qa.asr_model import (MODEL_SHA256, TINY_EN, AsrError, default_whisper_model_dir, tiny_en_model_dir,
                                    tiny_en_sha256)
@@ -114,6 +115,7 @@ class Transcriber:
         self.workers = workers
         self._whisper = None
         self._load_lock = threading.Lock()
+        self._calls = 0  # calls running now, counted under _load_lock
 
     @property
     def loaded(self) -> bool:
@@ -125,6 +127,32 @@ class Transcriber:
                 self._whisper = self._open_model()
         return self._whisper
 
+    @contextmanager
+    def _in_use(self):
+        """The loaded model, counted as in use until the block ends (``unload_when_idle`` waits for none)."""
+        with self._load_lock:
+            if self._whisper is None:
+                self._whisper = self._open_model()
+            self._calls += 1
+            whisper = self._whisper
+        try:
+            yield whisper
+        finally:
+            with self._load_lock:
+                self._calls -= 1
+
+    def unload_when_idle(self) -> bool:
+        """Let the model go unless a call is running (True when it went); the next call loads it
+        again. For a model heard rarely: Whisper base, the careful relistener behind tiny.en,
+        holds about 75 MB that a render needs for 1 take in 50, and its int8 copy loads again in
+        about 0.2 s."""
+        with self._load_lock:
+            if self._calls or self._whisper is None:
+                return False
+            self._whisper = None
+        release_free_memory()
+        return True
+
     def _open_model(self):
         try:
             from faster_whisper import WhisperModel
@@ -132,9 +160,9 @@ class Transcriber:
             raise AsrError("speech recognition needs faster-whisper: pip install faster-whisper") from error
         hint = ""
         if self.model is None:
-            source = self._bundled(default_whisper_model_dir(), MODEL_SHA256)
+            source = self._bundled(default_whisper_model_dir, MODEL_SHA256)
         elif self.model == TINY_EN:
-            source = self._bundled(tiny_en_model_dir(), tiny_en_sha256())
+            source = self._bundled(tiny_en_model_dir, tiny_en_sha256())
         elif _looks_like_path(self.model):
             source = str(Path(self.model).expanduser())
             if not Path(source).is_dir():
@@ -150,14 +178,16 @@ class Transcriber:
             raise AsrError(f"cannot load Whisper model {source!r} on {self.device} ({self.compute_type}): "
                            f"{first_line(error)}{hint}") from error
 
-    def _bundled(self, model_dir: Path, model_sha256: str) -> str:
+    def _bundled(self, model_dir: Callable[[], Path], model_sha256: str) -> str:
         """Where a bundled model is loaded from: its int8 copy (``castline.qa.whisper_int8``: the
-        same numbers, a load 170 MB lower at its peak for base) when it runs at int8 on the CPU."""
+        same numbers, a load 170 MB lower at its peak for base) when it runs at int8 on the CPU.
+        ``model_dir()`` (which may verify or assemble the float16 model) is called only when no
+        copy is stored yet."""
         if self.device == "cpu" and self.compute_type == "int8":
-            from castline.qa.whisper_int8 import int8_model_dir
+            from castline.qa.whisper_int8 import int8_model_dir, stored_int8_copy
 
-            return str(int8_model_dir(model_dir, model_sha256))
-        return str(model_dir)
+            return str(stored_int8_copy(model_sha256) or int8_model_dir(model_dir(), model_sha256))
+        return str(model_dir())
 
     def transcribe(self, audio: np.ndarray, sample_rate: int, language: str | None = "en",
                    word_timestamps: bool = False, vad: bool = False) -> Transcript:
@@ -182,12 +212,12 @@ class Transcriber:
             return Transcript(text="", language=language or "", words=(), no_speech_prob=None,
                               avg_logprob=None, duration_s=0.0)
         samples = np.ascontiguousarray(resample(audio, sample_rate, WHISPER_SAMPLE_RATE), dtype=np.float32)
-        whisper = self._load()
-        segments, info = whisper.transcribe(
-            samples, language=language, task="transcribe", beam_size=self.beam_size, best_of=1,
-            temperature=0.0, condition_on_previous_text=False, vad_filter=vad,
-            word_timestamps=word_timestamps, without_timestamps=False)
-        segments = list(segments)
+        with self._in_use() as whisper:
+            segments, info = whisper.transcribe(
+                samples, language=language, task="transcribe", beam_size=self.beam_size, best_of=1,
+                temperature=0.0, condition_on_previous_text=False, vad_filter=vad,
+                word_timestamps=word_timestamps, without_timestamps=False)
+            segments = list(segments)
         text = "".join(segment.text for segment in segments).strip()
         words = tuple(Word(start_s=float(word.start), end_s=float(word.end), text=word.word,
                            probability=float(word.probability))
@@ -239,8 +269,10 @@ class Transcriber:
                                   duration_s=duration_s) for duration_s in durations_s]
         if not heard:
             return transcripts
-        results = decode_windows(self._load(), [prepared[i] for i in heard], listening, language=language,
-                                 beam_size=self.beam_size, batch_size=BATCH_SIZE, timestamp_tokens=TIMESTAMP_TOKENS)
+        with self._in_use() as whisper:
+            results = decode_windows(whisper, [prepared[i] for i in heard], listening, language=language,
+                                     beam_size=self.beam_size, batch_size=BATCH_SIZE,
+                                     timestamp_tokens=TIMESTAMP_TOKENS)
         for index, result in zip(heard, results, strict=True):
             silent = result.no_speech_prob > NO_SPEECH_THRESHOLD and result.avg_logprob < LOG_PROB_THRESHOLD
             words = () if silent else tuple(Word(start_s=start, end_s=end, text=text, probability=probability)

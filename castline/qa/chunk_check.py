@@ -90,11 +90,15 @@ def check_takes(takes: Sequence[Take], sample_rate: int, *, language: str, setti
     signals = [_signal_findings(take, sample_rate) for take in takes]
     checks: list[ChunkCheck] = [None] * len(takes)  # type: ignore[list-item]  # every take is heard first
     pending = list(range(len(takes)))
-    for number, hearing in enumerate(settings.hearing_plan(language)):
+    plan = settings.hearing_plan(language)
+    for number, hearing in enumerate(plan):
         if not pending:
             break
-        transcripts = hear_clips([takes[i].audio for i in pending], sample_rate, get_transcriber(hearing.model),
+        transcriber = get_transcriber(hearing.model)
+        transcripts = hear_clips([takes[i].audio for i in pending], sample_rate, transcriber,
                                  language=lang, listening=hearing.listening)
+        if hearing.model != plan[0].model:
+            transcriber.unload_when_idle()  # heard again rarely: loaded for those takes only
         for i, transcript in zip(pending, transcripts, strict=True):
             checks[i] = _judge(takes[i], transcript.text, transcript.word_probability, signals[i], language=language,
                                settings=settings, relistened=number > 0, asr_model=model_label(hearing.model))

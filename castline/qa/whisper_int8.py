@@ -106,6 +106,13 @@ def read_model_bin(path: Path) -> ModelBin:
     return ModelBin(spec_name, revision, variables, aliases)
 
 
+def stored_int8_copy(source_sha256: str, cache_root: Path | None = None) -> Path | None:
+    """The int8 copy of the model whose ``model.bin`` has SHA-256 ``source_sha256``, when a whole
+    one is stored (``int8_model_dir`` makes it); None otherwise."""
+    folder = _copy_folder(source_sha256, cache_root)
+    return folder if _copy_is_whole(folder) else None
+
+
 def int8_model_dir(source_dir: Path, source_sha256: str, cache_root: Path | None = None) -> Path:
     """The int8 copy of the CTranslate2 Whisper model in ``source_dir`` (see the module), made the
     first time and kept. ``source_sha256``: the SHA-256 of ``source_dir/model.bin``, which the
@@ -114,10 +121,7 @@ def int8_model_dir(source_dir: Path, source_sha256: str, cache_root: Path | None
     ``cache_root``: where copies are kept (default ``$CASTLINE_HOME/cache/whisper-int8``). A copy
     that fails its record is made again; when none can be made or written, ``source_dir`` is
     returned: it computes the same numbers, only its load takes more memory."""
-    import ctranslate2
-
-    key = content_hash({"source": source_sha256, "format": INT8_FORMAT, "ctranslate2": ctranslate2.__version__})
-    folder = (cache_root or castline_home() / "cache" / CACHE_SUBDIR) / key
+    folder = _copy_folder(source_sha256, cache_root)
     with _build_lock:
         if _copy_is_whole(folder):
             return folder
@@ -127,6 +131,13 @@ def int8_model_dir(source_dir: Path, source_sha256: str, cache_root: Path | None
         except (OSError, ValueError, KeyError, AttributeError, IndexError, TypeError):  # unwritable, or unexpected
             return Path(source_dir)
     return folder if _copy_is_whole(folder) else Path(source_dir)
+
+
+def _copy_folder(source_sha256: str, cache_root: Path | None) -> Path:
+    import ctranslate2
+
+    key = content_hash({"source": source_sha256, "format": INT8_FORMAT, "ctranslate2": ctranslate2.__version__})
+    return (cache_root or castline_home() / "cache" / CACHE_SUBDIR) / key
 
 
 def _copy_is_whole(folder: Path) -> bool:

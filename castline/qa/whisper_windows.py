@@ -92,19 +92,21 @@ def decode_windows(whisper, windows: Sequence[np.ndarray], listening: Listening,
 def _align(whisper, tokenizer, encoded: np.ndarray, tokens: list[list[int]], frames: list[int],
            listening: Listening) -> list[tuple[tuple[float, float, str, float], ...]]:
     """Word times for each window's tokens, from the windows' ``encoded`` output (batch first);
-    empty windows are skipped: nothing to align."""
+    empty windows are skipped: nothing to align.
+
+    One window at a time: the alignment runs the decoder over the window's tokens and keeps its
+    logits over the whole vocabulary (51,864 floats per token), so two windows at once held twice
+    that, and the hearing's working memory peaked there."""
     import ctranslate2
 
-    spoken = [i for i, ids in enumerate(tokens) if ids]
     words: list[tuple[tuple[float, float, str, float], ...]] = [() for _ in tokens]
-    if not spoken:
-        return words
-    subset = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded[spoken]))
-    segments = [[{"tokens": tokens[i], "start": 0.0, "end": frames[i] / 100, "seek": 0}] for i in spoken]
-    whisper.add_word_timestamps(segments, tokenizer, subset, [frames[i] for i in spoken], PREPEND_PUNCTUATIONS,
-                                APPEND_PUNCTUATIONS, 0.0)
     scale = listening.exact_speed
-    for i, [segment] in zip(spoken, segments):
+    for i in (i for i, ids in enumerate(tokens) if ids):
+        one = ctranslate2.StorageView.from_array(np.ascontiguousarray(encoded[i:i + 1]))
+        segments = [[{"tokens": tokens[i], "start": 0.0, "end": frames[i] / 100, "seek": 0}]]
+        whisper.add_word_timestamps(segments, tokenizer, one, [frames[i]], PREPEND_PUNCTUATIONS,
+                                    APPEND_PUNCTUATIONS, 0.0)
+        [[segment]] = segments
         words[i] = tuple((float(word["start"]) * scale, float(word["end"]) * scale, word["word"],
                           float(word["probability"])) for word in segment.get("words", ()))
     return words

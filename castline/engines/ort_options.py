@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def session_options(threads: int = 1):
     """``onnxruntime.SessionOptions`` with ``threads`` intra- and inter-op threads, quiet logs, and
@@ -39,3 +41,12 @@ def session_from_bytes(graph: bytes, threads: int = 1):
     if getattr(session, "_model_bytes", None) is graph:
         session._model_bytes = None
     return session
+
+
+def session_from_path(graph: Path, threads: int = 1):
+    """A CPU ``InferenceSession`` for the ONNX graph in file ``graph``, with
+    ``session_options(threads)``; onnxruntime reads the file itself (no copy of it in Python)."""
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(str(graph), sess_options=session_options(threads),
+                                        providers=["CPUExecutionProvider"])

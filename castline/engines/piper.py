@@ -29,8 +29,9 @@ from typing import Sequence
 import numpy as np
 
 from castline.engines.base import Availability, Engine, EngineCapabilities, EngineOptions
-from castline.engines.ort_options import session_from_bytes
+from castline.engines.ort_options import session_from_bytes, session_from_path
 from castline.engines.piper_graph import DecoderLayout, explicit_noise_model, split_at_decoder
+from castline.engines.piper_graph_cache import voice_graphs
 from castline.engines.textprep import plain_punctuation
 from castline.core.hashing import file_digest
 from castline.voices.profiles import VoiceProfile
@@ -135,14 +136,22 @@ class PiperEngine(Engine):
         from piper.config import PiperConfig
 
         model, config_path = _voice_files(engine_voice)
-        graph, noise_inputs = explicit_noise_model(model)
         config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
-        split = split_at_decoder(graph)
-        if split is None:
-            loaded = _LoadedVoice(PiperVoice(session=session_from_bytes(graph), config=config), noise_inputs)
-        else:  # piper's own session is never run: the halves hold the weights, once
-            loaded = _LoadedVoice(PiperVoice(session=None, config=config), noise_inputs,
-                                  session_from_bytes(split.front), session_from_bytes(split.decoder), split.layout)
+        graphs = voice_graphs(model, NOISE_METHOD)
+        if graphs is None:  # no cache to keep them in: rewritten in memory
+            graph, noise_inputs = explicit_noise_model(model)
+            split = split_at_decoder(graph)
+            if split is None:
+                whole, halves = session_from_bytes(graph), (None, None, None)
+            else:
+                whole, halves = None, (session_from_bytes(split.front), session_from_bytes(split.decoder), split.layout)
+        else:
+            noise_inputs = graphs.noise_inputs
+            whole = None if graphs.whole is None else session_from_path(graphs.whole)
+            halves = (None, None, None) if graphs.front is None else (
+                session_from_path(graphs.front), session_from_path(graphs.decoder), graphs.layout)
+        # Piper's own session is never run where the graph is cut: the halves hold the weights, once.
+        loaded = _LoadedVoice(PiperVoice(session=whole, config=config), noise_inputs, *halves)
         self._voices[engine_voice] = loaded
         return loaded
 

@@ -14,6 +14,7 @@ from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from castline.core.allocator import ARENAS, share_allocator_arenas
 from castline.engines.pool import release_all
 from castline.core.hashing import sha256_file
 from castline.delivery.manifest import RenderStats
@@ -49,6 +50,7 @@ def render_episode(options: RenderOptions, prepared: str | None = None) -> str:
     local copies of ``s3://`` inputs open while it runs. Without a handover (a deployment run,
     the inbox, or an id from another process) the flow plans and checks itself.
     """
+    share_allocator_arenas(max(ARENAS, options.workers))  # before the task runner's threads start
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     clock = _StageClock()
     tidy_store(options.out)
@@ -160,6 +162,7 @@ def run_render(options: RenderOptions, prepared: PreparedRender | None = None) -
     with its local inputs still open), so the flow does neither again. First tidies up after
     killed runs on this host (see ``castline_flows.housekeeping``)."""
     tidy_up_after_killed_runs()
+    share_allocator_arenas(max(ARENAS, options.workers))  # before Prefect starts its threads
     runner = ThreadPoolTaskRunner(max_workers=options.workers)
     handle = None
     if prepared is not None:

@@ -1,5 +1,7 @@
 """Quick and careful listening: the settings' arithmetic, and how check_takes uses the two."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -40,7 +42,8 @@ def _fake_hearing(monkeypatch, heard_quickly: dict[int, str]):
     import castline.qa.packing as packing
 
     calls = []
-    monkeypatch.setattr(asr, "get_transcriber", lambda model=None, device="cpu": object())
+    monkeypatch.setattr(asr, "get_transcriber",
+                        lambda model=None, device="cpu": SimpleNamespace(unload_when_idle=lambda: True))
     monkeypatch.setattr(chunk_check, "_signal_findings",
                         lambda take, rate: chunk_check._Signals((), np.zeros(4, np.float32)))
 

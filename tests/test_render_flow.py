@@ -155,16 +155,20 @@ def test_srt_follows_chunk_timings(rendered):
     assert vtt.startswith("WEBVTT") and "<v Joe>" in vtt
 
 
-def test_rerender_synthesises_nothing_and_edit_rerenders_one_turn(rendered):
+def test_rerender_synthesises_nothing_and_edit_rerenders_one_turn(rendered, monkeypatch):
+    import castline_flows.render_episode as flow_module
     from castline_flows.render_episode import run_render
 
     options, first, folder = rendered
+    arenas = []
+    monkeypatch.setattr(flow_module, "share_allocator_arenas", arenas.append)
     chunk_files = {c["uri"]: _path(c["uri"]).stat().st_mtime_ns for c in first["chunks"]}
     episode_dir = folder / "out" / "flow-test"
     published = {p: p.stat().st_mtime_ns for p in episode_dir.rglob("*")}
     # Unchanged: recognised as up to date, nothing rewritten at all.
     assert _path(run_render(options)) == episode_dir / "manifest.json"
     assert {p: p.stat().st_mtime_ns for p in episode_dir.rglob("*")} == published
+    assert arenas == [max(2, options.workers)] * 2  # before the flow, and at its start
     # Forced: the whole chain runs again, but from cached chunks only.
     from dataclasses import replace
 

@@ -12,10 +12,10 @@ Each engine says which it is (``Engine.shared``); a caller of ``ModelPool.get`` 
 
 from __future__ import annotations
 
-import functools
 import threading
 from typing import Callable, Hashable, TypeVar
 
+from castline.core.allocator import release_free_memory
 from castline.engines.base import Engine, EngineOptions
 from castline.engines.registry import engine_class
 
@@ -94,26 +94,6 @@ class ModelPool:
 
 MODELS = ModelPool()
 """The process's pool."""
-
-
-def release_free_memory() -> None:
-    """Hand memory the process has freed back to the system (glibc's ``malloc_trim``; nothing
-    elsewhere). Freed blocks stay in the allocator's per-thread arenas, scattered between live
-    ones, so RSS keeps the high-water mark of every worker thread: loading a model leaves its
-    loading copies there (Whisper base: 116 MB), and a batch its working arrays."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim():
-    import ctypes
-
-    try:  # the process's own symbols: glibc's when it is the C library, else no malloc_trim
-        return getattr(ctypes.CDLL(None), "malloc_trim", None)
-    except OSError:
-        return None
 
 
 def get_engine(name: str, options: EngineOptions = EngineOptions()) -> Engine:

@@ -12,7 +12,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from castline.audio.resample import resample
-from castline.engines.pool import MODELS, release_free_memory
+from castline.core.allocator import release_free_memory
+from castline.engines.pool import MODELS
 from castline.qa.listening import CAREFUL, Listening
 from castline.qa.asr_model import (MODEL_SHA256, TINY_EN, AsrError, default_whisper_model_dir, tiny_en_model_dir,
                                    tiny_en_sha256)

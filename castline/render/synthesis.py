@@ -12,7 +12,8 @@ from castline import PROJECT_SAMPLE_RATE
 from castline.audio.resample import resample
 from castline.dsp.loudness import LoudnessMeter
 from castline.engines.locks import engine_lock
-from castline.engines.pool import get_engine, release_free_memory
+from castline.core.allocator import release_free_memory
+from castline.engines.pool import get_engine
 from castline.engines.registry import engine_class
 from castline.engines.takes import TakeCache
 from castline.core.errors import EngineError, StorageError

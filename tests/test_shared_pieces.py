@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from castline.core.atomic import TEMP_MARK, atomic_path, write_bytes_atomic
+from castline.core.atomic import TEMP_MARK, atomic_folder, atomic_path, write_bytes_atomic
 from castline.core.errors import EngineError
 from castline.core.text import first_line
 from castline.engines.pool import ModelPool
@@ -109,6 +109,22 @@ def test_atomic_write_leaves_the_old_file_or_the_new_one(tmp_path):
     assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
     write_bytes_atomic(target, b"new")
     assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_atomic_folder_appears_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "cache" / "key"
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as temp:
+            (temp / "one").write_text("1")
+            assert temp.name.startswith(TEMP_MARK) and not target.exists()
+            raise RuntimeError("killed")
+    assert not target.exists() and not any((tmp_path / "cache").iterdir())
+    with atomic_folder(target) as temp:
+        (temp / "one").write_text("1")
+    assert (target / "one").read_text() == "1"
+    with atomic_folder(target) as temp:  # stored first by another writer: theirs is kept
+        (temp / "two").write_text("2")
+    assert [p.name for p in target.iterdir()] == ["one"] and [p.name for p in (tmp_path / "cache").iterdir()] == ["key"]
 
 
 def test_first_line():

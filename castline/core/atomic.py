@@ -1,4 +1,5 @@
-"""Writing a file so that a reader sees the old file or the whole new one, never a part.
+"""Writing a file (or a folder of files) so that a reader sees the old one or the whole new one,
+never a part.
 
 Every atomic write in castline goes through ``atomic_path``: the data goes to a temporary
 name beside the target (``.castline-tmp-<host>.<pid>-<random>-<name>``), is flushed, then
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import uuid
 from contextlib import contextmanager
@@ -54,3 +56,24 @@ def write_bytes_atomic(target: str | Path, data: bytes) -> None:
         sink.write(data)
         sink.flush()
         os.fsync(sink.fileno())
+
+
+@contextmanager
+def atomic_folder(target: str | Path) -> Iterator[Path]:
+    """Yield a new empty folder beside ``target`` (its parents are made); fill it inside the block.
+    On a normal exit it is renamed to ``target`` in one step, so a reader sees the whole folder or
+    none. When ``target`` exists by then (another writer stored it first), or on an exception, the
+    temporary folder is removed and ``target`` is left as it was. ``OSError`` when the folder
+    cannot be made or renamed."""
+    target = Path(target)
+    temp = temp_path(target)
+    temp.mkdir(parents=True)
+    try:
+        yield temp
+        try:
+            os.rename(temp, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)

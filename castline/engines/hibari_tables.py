@@ -17,11 +17,9 @@ versions, the accent, this module's format and the three JSON files' contents. A
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
 import threading
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import Any
 
 import marisa_trie
 
+from castline.core.atomic import atomic_folder
 from castline.core.hashing import content_hash, file_digest
 from castline.core.runtime import castline_home
 
@@ -199,19 +198,16 @@ def _read_tables(folder: Path) -> G2PTables | None:
 def _write_tables(tables: G2PTables, folder: Path) -> None:
     """Writes the tables to a temporary folder beside ``folder``, then renames it into place, so a
     reader sees all of them or none. Best effort: a cache that cannot be written is skipped."""
-    staging = folder.parent / f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
     try:
-        staging.mkdir(parents=True)
-        for name, trie in zip(_TRIES, (tables.golds._trie, tables.silvers._trie, tables.weights._trie), strict=True):
-            trie.save(str(staging / name))
-        rest = {"golds_by_tag": tables.golds._by_tag, "silvers_by_tag": tables.silvers._by_tag,
-                "weight_tags": tables.weights.tags, "tagger": tables.tagger}
-        (staging / _REST).write_text(json.dumps(rest, ensure_ascii=False), encoding="utf-8")
-        os.rename(staging, folder)
-    except OSError:  # unwritable, or another process stored the same tables first
+        with atomic_folder(folder) as staging:
+            for name, trie in zip(_TRIES, (tables.golds._trie, tables.silvers._trie, tables.weights._trie),
+                                  strict=True):
+                trie.save(str(staging / name))
+            rest = {"golds_by_tag": tables.golds._by_tag, "silvers_by_tag": tables.silvers._by_tag,
+                    "weight_tags": tables.weights.tags, "tagger": tables.tagger}
+            (staging / _REST).write_text(json.dumps(rest, ensure_ascii=False), encoding="utf-8")
+    except OSError:  # unwritable
         pass
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _asset_names(british: bool) -> tuple[str, str, str]:

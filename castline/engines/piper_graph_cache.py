@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import shutil
 import threading
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from castline.core.atomic import atomic_folder
 from castline.core.hashing import content_hash, file_digest
 from castline.core.runtime import castline_home
 from castline.engines.piper_graph import DecoderLayout
@@ -90,9 +89,7 @@ def _write(model_path: Path, folder: Path) -> None:
     reader sees all of them or none."""
     from castline.engines.piper_graph import explicit_noise_model, split_at_decoder
 
-    staging = folder.parent / f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-    try:
-        staging.mkdir(parents=True)
+    with atomic_folder(folder) as staging:
         graph, noise_inputs = explicit_noise_model(model_path)
         split = split_at_decoder(graph)
         graphs = {"whole": graph} if split is None else {"front": split.front, "decoder": split.decoder}
@@ -104,10 +101,3 @@ def _write(model_path: Path, folder: Path) -> None:
                   "layout": None if split is None else {**asdict(split.layout),
                                                         "decoder_inputs": list(split.layout.decoder_inputs)}}
         (staging / RECORD_NAME).write_text(json.dumps(record), encoding="utf-8")
-        try:
-            os.rename(staging, folder)
-        except OSError:
-            if _read(folder) is None:  # another process may have stored the same graphs first
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -123,10 +123,8 @@ class Transcriber:
         return self._whisper is not None
 
     def _load(self):
-        with self._load_lock:
-            if self._whisper is None:
-                self._whisper = self._open_model()
-        return self._whisper
+        with self._in_use() as whisper:
+            return whisper
 
     @contextmanager
     def _in_use(self):

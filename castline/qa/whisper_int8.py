@@ -21,16 +21,15 @@ so the version is pinned and the test above guards them).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
 import threading
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from castline.core.atomic import atomic_folder
 from castline.core.hashing import content_hash
 from castline.core.runtime import castline_home
 
@@ -151,9 +150,7 @@ def _copy_is_whole(folder: Path) -> bool:
 def _write_copy(source_dir: Path, folder: Path) -> None:
     """Quantise into a temporary folder beside ``folder``, then rename it into place, so a reader
     sees a whole copy or none."""
-    staging = folder.parent / f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-    try:
-        staging.mkdir(parents=True)
+    with atomic_folder(folder) as staging:
         spec = _int8_spec(source_dir)
         spec._serialize(str(staging / "model.bin"))
         del spec
@@ -161,13 +158,6 @@ def _write_copy(source_dir: Path, folder: Path) -> None:
             shutil.copyfile(source_dir / name, staging / name)
         sizes = {name: (staging / name).stat().st_size for name in ("model.bin", *COMPANION_FILES)}
         (staging / RECORD_NAME).write_text(json.dumps({"format": INT8_FORMAT, "bytes": sizes}), encoding="utf-8")
-        try:
-            os.rename(staging, folder)
-        except OSError:
-            if not _copy_is_whole(folder):  # another process may have stored the same copy first
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _int8_spec(source_dir: Path):
